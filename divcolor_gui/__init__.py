@@ -1,0 +1,1 @@
+"""divcolor: diverse colorizations of black-and-white photos."""

@@ -1,0 +1,253 @@
+"""`divcolor`: the one command. With no arguments it opens the app.
+
+Subcommands: gui, train, colorize, eval, models, bench. Heavy imports (torch, Qt)
+happen inside each command, so `divcolor --help` is instant and the Qt-free
+commands never touch Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from divcolor_gui.core.device import DEVICE_CHOICES
+
+
+def _add_model_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="model name (see `divcolor models`) or a .pt file; default: general")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="divcolor", description="Diverse colorizations of black-and-white photos.")
+    sub = ap.add_subparsers(dest="command")
+
+    g = sub.add_parser("gui", help="open the app (the default)")
+    g.add_argument("image", nargs="?", help="a photo to open")
+    g.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once the thumbnails are ready, then exit")
+    g.add_argument("--self-test", action="store_true", help="headless check: load the model, colorize a generated photo, exit 0")
+    _add_model_device(g)
+
+    t = sub.add_parser("train", help="train a model on a folder of colour photos")
+    t.add_argument("--data", required=True, type=Path, help="folder of colour photos (searched recursively)")
+    t.add_argument("--out", required=True, type=Path, help="model file to write (saved after every epoch)")
+    t.add_argument("--stages", default="features,vae,mdn", help="comma-separated: features, vae, mdn")
+    t.add_argument("--preset", default="compact", choices=("tiny", "compact", "paper"))
+    t.add_argument("--features", type=Path, help="reuse this model's frozen feature network")
+    t.add_argument("--epochs", default="8,10,10", help="N for every stage, or F,V,M per stage")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    t.add_argument("--resume", action="store_true", help="continue the model at --out from its last epoch")
+    t.add_argument("--weighting", default="smoothed", choices=("smoothed", "raw"), help="L_hist bin weights")
+    t.add_argument("--loss", default="all", choices=("all", "l2", "mah"), help="decoder loss (the paper's ablation)")
+    t.add_argument("--skip", action="store_true", help='train the "ours+skip" decoder')
+    t.add_argument("--val-fraction", type=float, default=0.05)
+    t.add_argument("--max-images", type=int, help="use only the first N photos (quick runs)")
+    t.add_argument("--name", help="model name shown in the app (default: the file's stem)")
+    t.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("colorize", help="write the top-k colorizations of photos")
+    c.add_argument("images", nargs="+", type=Path)
+    c.add_argument("-k", type=int, default=5, help="how many colorizations, heaviest first (max 8)")
+    c.add_argument("-o", "--outdir", type=Path, default=Path("."))
+    c.add_argument("--upsample", default="guided", choices=("guided", "bilinear"))
+    c.add_argument("--json", action="store_true", help="print one JSON record per image on stdout")
+    c.add_argument("--force", action="store_true", help="overwrite existing output files")
+    _add_model_device(c)
+
+    e = sub.add_parser("eval", help="the paper's metrics for a model on a folder")
+    e.add_argument("--data", required=True, type=Path)
+    e.add_argument("--split", default="auto", choices=("auto", "val", "all"),
+                   help="auto: the model's validation split if it was trained on this folder, else all")  # fmt: skip
+    e.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
+    e.add_argument("--paper", choices=("faces", "churches", "general"), help="which paper row to print beside ours")
+    e.add_argument("--max-images", type=int)
+    _add_model_device(e)
+
+    m = sub.add_parser("models", help="list the available models")
+    m.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("bench", help="measure speed and memory on this machine")
+    b.add_argument("--json", type=Path, metavar="OUT")
+    _add_model_device(b)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cmd = args.command or "gui"
+    if cmd == "gui" and not args.command:
+        args = build_parser().parse_args(["gui"])
+    try:
+        return {
+            "gui": _cmd_gui, "train": _cmd_train, "colorize": _cmd_colorize,
+            "eval": _cmd_eval, "models": _cmd_models, "bench": _cmd_bench,
+        }[cmd](args)  # fmt: skip
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(msg: str) -> int:
+    print(f"divcolor: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _cmd_gui(args) -> int:
+    from divcolor_gui.app.main import run_app
+
+    return run_app(args)
+
+
+def _cmd_bench(args) -> int:
+    from divcolor_gui.bench import run_bench
+
+    return run_bench(args)
+
+
+def _parse_epochs(text: str, stages: list[str]) -> dict[str, int]:
+    parts = [int(x) for x in text.split(",")]
+    order = ("features", "vae", "mdn")
+    if len(parts) == 1:
+        return {s: parts[0] for s in order}
+    if len(parts) != 3:
+        raise ValueError("--epochs takes N or F,V,M")
+    return dict(zip(order, parts))
+
+
+def _cmd_train(args) -> int:
+    from divcolor_gui.core.checkpoint import ModelFileError
+    from divcolor_gui.core.losses import LossWeights
+    from trainer.console import ConsoleProgress
+    from trainer.run import TrainConfig, TrainingError, run_training
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    weights = {"all": LossWeights(), "l2": LossWeights(hist=0, mah=0, grad=0, l2=1.0), "mah": LossWeights(hist=0, grad=0, mah=1.0)}[args.loss]
+    try:
+        cfg = TrainConfig(
+            data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=args.features,
+            epochs=_parse_epochs(args.epochs, stages), batch_size=args.batch_size, device=args.device,
+            resume=args.resume, lr=args.lr, loss_weights=weights, weighting=args.weighting,
+            val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name,
+            max_images=args.max_images, seed=args.seed,
+        )  # fmt: skip
+        show = ConsoleProgress()
+        gen = run_training(cfg)
+        try:
+            while True:
+                show(next(gen))
+        except StopIteration as stop:
+            out = stop.value
+    except KeyboardInterrupt:
+        print(f"\nstopped; {args.out} holds the last finished epoch (continue with --resume)", file=sys.stderr)
+        return 130
+    except (TrainingError, ModelFileError, FileNotFoundError, ValueError, FloatingPointError) as e:
+        return _fail(str(e))
+    print(f"saved {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_colorize(args) -> int:
+    from PIL import Image
+
+    from divcolor_gui.core.checkpoint import ModelFileError
+    from divcolor_gui.core.colorizer import Colorizer
+    from divcolor_gui.core.photo import PhotoError, load_photo
+    from divcolor_gui.core.sheet import contact_sheet
+
+    try:
+        colorizer = Colorizer.load(args.model, args.device)
+    except (ModelFileError, FileNotFoundError, ValueError) as e:
+        return _fail(str(e))
+    k = max(1, min(args.k, colorizer.mdn.cfg.n_components))
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in args.images:
+        try:
+            photo = load_photo(path)
+            analysis, results = colorizer.colorize(photo, k=k)
+            files = []
+            for i, (_, rgb) in enumerate(results, 1):
+                out = args.outdir / f"{path.stem}_mode{i}.png"
+                if out.exists() and not args.force:
+                    raise FileExistsError(f"{out} exists (use --force to overwrite)")
+                Image.fromarray(rgb).save(out)
+                files.append(str(out))
+            grey = photo.L.clamp(0, 100).mul(2.55).round().byte().numpy()
+            sheet = contact_sheet(__import__("numpy").repeat(grey[..., None], 3, 2), results)
+            sheet_path = args.outdir / f"{path.stem}_sheet.jpg"
+            sheet.save(sheet_path, quality=90)
+            record = {
+                "image": str(path), "size": list(photo.size), "model": colorizer.name,
+                "modes": [{"rank": i + 1, "weight": round(w, 6), "file": f} for i, ((w, _), f) in enumerate(zip(results, files))],
+                "sheet": str(sheet_path), "analysis_s": round(analysis.seconds, 4),
+            }  # fmt: skip
+            if args.json:
+                print(json.dumps(record), flush=True)
+            else:
+                ws = ", ".join(f"{w * 100:.1f}%" for w, _ in results)
+                print(f"{path}: {len(files)} colorizations ({ws}) -> {args.outdir}", file=sys.stderr)
+        except (PhotoError, FileExistsError, OSError) as e:
+            failed += 1
+            msg = str(e)
+            print(f"divcolor: {path}: {msg}" if str(path) not in msg and path.name not in msg else f"divcolor: {msg}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"image": str(path), "error": msg}), flush=True)
+    return 1 if failed else 0
+
+
+def _cmd_eval(args) -> int:
+    from divcolor_gui.core.checkpoint import ModelFileError
+    from divcolor_gui.core.colorizer import Colorizer
+    from trainer.evaluate import evaluate, format_report
+
+    try:
+        colorizer = Colorizer.load(args.model, args.device)
+        gen = evaluate(colorizer, args.data, split=args.split, max_images=args.max_images)
+        try:
+            while True:
+                rec = next(gen)
+                if isinstance(rec, tuple):
+                    print(f"\reval {rec[0]}/{rec[1]}", end="", file=sys.stderr, flush=True)
+        except StopIteration as stop:
+            result = stop.value
+        print(file=sys.stderr)
+    except (ModelFileError, FileNotFoundError, ValueError) as e:
+        return _fail(str(e))
+    paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
+    print(format_report(result, paper))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from divcolor_gui.core.checkpoint import ModelFileError, read_model_dict
+    from divcolor_gui.core.resources import DEFAULT_MODEL, available_models, bundled_models_dir
+
+    rows = []
+    for name, path in available_models().items():
+        try:
+            meta = read_model_dict(path).get("meta", {})
+            trained = Path(meta.get("trained_on", "?")).name
+            info = f"{meta.get('preset', '?')} preset, trained on {trained}, epochs {meta.get('epochs', {})}"
+        except ModelFileError as e:
+            info = f"unusable: {e}"
+        where = "bundled" if path.parent == bundled_models_dir() else "yours"
+        rows.append({"name": name, "where": where, "path": str(path), "info": info, "default": name == DEFAULT_MODEL})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no models yet: train one with `divcolor train`")
+    else:
+        for r in rows:
+            star = "*" if r["default"] else " "
+            print(f"{star} {r['name']:<16} {r['where']:<8} {r['info']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

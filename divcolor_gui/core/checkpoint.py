@@ -1,0 +1,167 @@
+"""The one model file format.
+
+A model file is a single `torch.save`d dict of plain containers and tensors, so it
+loads with `torch.load(weights_only=True)`: a file from a stranger cannot run code.
+
+    {"format": "divcolor-model", "version": 1,
+     "nets":  {role: {"class": "VAE", "config": {...}, "state": state_dict}},
+     "stats": DatasetStats.to_dict() or None,
+     "meta":  {"name", "trained_on", "preset", "epochs", "history", ...}}
+
+Roles: "features" (ColorNet), "vae" (VAE), "mdn" (MDN); "vae_skip"/"mdn_skip" and
+baselines add their own. Each net carries its config, so the file rebuilds its
+networks without the code that trained it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import typing
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .nets import NETWORKS
+from .stats import DatasetStats
+
+FORMAT = "divcolor-model"
+VERSION = 1
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; str() is one line saying why."""
+
+
+@dataclass
+class ModelBundle:
+    nets: dict[str, nn.Module]
+    stats: DatasetStats | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def config_to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(cls, d: dict):
+    """Rebuild a (possibly nested) config dataclass; unknown keys are an error."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ModelFileError(
+            f"{cls.__name__} has settings this version does not know: {sorted(unknown)}"
+        )
+    kwargs = {}
+    for k, v in d.items():
+        t = hints[k]
+        if dataclasses.is_dataclass(t) and isinstance(v, dict):
+            v = config_from_dict(t, v)
+        elif isinstance(v, list):
+            v = tuple(v)
+        kwargs[k] = v
+    return cls(**kwargs)
+
+
+def net_to_entry(net: nn.Module, half: bool = False) -> dict:
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+        for k, v in net.state_dict().items()
+    }
+    return {"class": type(net).__name__, "config": config_to_dict(net.cfg), "state": state}
+
+
+def net_from_entry(entry: dict, device: torch.device | str = "cpu") -> nn.Module:
+    try:
+        cls, cfg_cls = NETWORKS[entry["class"]]
+    except KeyError:
+        raise ModelFileError(f"unknown network class {entry.get('class')!r}") from None
+    net = cls(config_from_dict(cfg_cls, entry["config"]))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in entry["state"].items()}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelFileError(f"weights do not match the {entry['class']} config ({str(e).splitlines()[0]})") from None
+    return net.to(device).eval()
+
+
+def bundle_to_dict(bundle: ModelBundle, half: bool = False) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "nets": {role: net_to_entry(net, half) for role, net in bundle.nets.items()},
+        "stats": bundle.stats.to_dict() if bundle.stats is not None else None,
+        "meta": bundle.meta,
+    }
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename: a crash or Ctrl-C
+    mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(bundle: ModelBundle, path: str | Path, half: bool = False) -> None:
+    atomic_save(bundle_to_dict(bundle, half=half), path)
+
+
+def read_model_dict(path: str | Path, device: torch.device | str = "cpu") -> dict:
+    """Load and validate the raw dict; every failure is one ModelFileError line."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ModelFileError(f"{name}: the file is truncated or corrupt ({e})") from None
+    except RuntimeError as e:
+        msg = str(e).splitlines()[0]
+        if "zip archive" in msg or "central directory" in msg or "file not found" in msg:
+            raise ModelFileError(f"{name}: the file is truncated or corrupt ({msg})") from None
+        raise ModelFileError(f"{name}: cannot be read as a model ({msg})") from None
+    except Exception as e:  # UnpicklingError for foreign pickles, among others
+        text = str(e).strip()
+        lines = [ln.strip() for ln in text.splitlines() if "Unsupported global" in ln or "Unpickler" in ln]
+        why = (lines[0] if lines else (text.splitlines()[0] if text else type(e).__name__))[:160]
+        raise ModelFileError(
+            f"{name}: not a divcolor model file, or one holding code that is refused for safety ({why})"
+        ) from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise ModelFileError(f"{name}: not a divcolor model file (no '{FORMAT}' header)")
+    version = obj.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise ModelFileError(
+            f"{name}: written by a newer divcolor (format version {version}, this one reads up to {VERSION})"
+        )
+    if not isinstance(obj.get("nets"), dict):
+        raise ModelFileError(f"{name}: the file holds no networks")
+    return obj
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> ModelBundle:
+    obj = read_model_dict(path, device)
+    try:
+        nets = {role: net_from_entry(e, device) for role, e in obj["nets"].items()}
+        stats = DatasetStats.from_dict(obj["stats"]) if obj.get("stats") else None
+    except ModelFileError as e:
+        raise ModelFileError(f"{Path(path).name}: {e}") from None
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ModelFileError(f"{Path(path).name}: the model file is incomplete ({e!r})") from None
+    return ModelBundle(nets=nets, stats=stats, meta=dict(obj.get("meta") or {}))

@@ -1,0 +1,127 @@
+"""The inference API shared by the command line, the app and evaluation.
+
+    c = Colorizer.load("general", device="auto")
+    a = c.analyze("photo.jpg")           # grey features once, 8 components ranked by weight
+    fields = c.decode(a.means[:5])       # (5, 2, 64, 64) ab/128, any latents, batched
+    rgb = c.render(a.photo, fields[0])   # (H, W, 3) uint8 at full resolution
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import lab
+from .checkpoint import ModelBundle, ModelFileError, load_model
+from .device import resolve_device
+from .photo import Photo, load_photo
+from .resources import find_model
+
+
+@dataclass
+class Analysis:
+    photo: Photo
+    grey: torch.Tensor  # (1, 1, S, S) feature-network input on the model's device
+    weights: np.ndarray  # (K,) mixture weights pi, descending
+    means: torch.Tensor  # (K, d) component means in the same order, on the CPU
+    seconds: float = 0.0
+    _previews: dict = field(default_factory=dict, repr=False)
+
+    def preview_L(self, max_side: int) -> torch.Tensor:
+        """The photo's L scaled so its longer side is at most max_side (cached)."""
+        if max_side not in self._previews:
+            H, W = self.photo.L.shape
+            s = min(1.0, max_side / max(H, W))
+            if s >= 1.0:
+                self._previews[max_side] = self.photo.L
+            else:
+                size = (max(1, round(H * s)), max(1, round(W * s)))
+                self._previews[max_side] = F.interpolate(self.photo.L[None, None], size=size, mode="area")[0, 0]
+        return self._previews[max_side]
+
+
+class Colorizer:
+    def __init__(self, bundle: ModelBundle, device: torch.device, source: Path | None = None):
+        for role in ("features", "vae", "mdn"):
+            if role not in bundle.nets:
+                raise ModelFileError(f"{source.name if source else 'model'}: has no {role!r} network, so it cannot colorize")
+        self.bundle = bundle
+        self.device = device
+        self.source = source
+        self.features = bundle.nets["features"]
+        self.vae = bundle.nets["vae"]
+        self.mdn = bundle.nets["mdn"]
+        self.name = bundle.meta.get("name") or (source.stem if source else "model")
+
+    @classmethod
+    def load(cls, name_or_path: str | Path | None = None, device: str | torch.device = "auto") -> Colorizer:
+        dev = resolve_device(device)
+        path = find_model(name_or_path)
+        return cls(load_model(path, dev), dev, source=path)
+
+    @property
+    def z_dim(self) -> int:
+        return self.mdn.cfg.z_dim
+
+    @property
+    def grey_size(self) -> int:
+        return self.features.cfg.input_size
+
+    @torch.inference_mode()
+    def analyze(self, photo: Photo | str | Path) -> Analysis:
+        t0 = time.perf_counter()
+        if not isinstance(photo, Photo):
+            photo = load_photo(photo)
+        grey = photo.grey_input(self.grey_size).to(self.device)
+        logits, means = self.mdn(self.features.features(grey))
+        pi = torch.softmax(logits[0].float(), 0)
+        order = torch.argsort(pi, descending=True)
+        return Analysis(
+            photo=photo,
+            grey=grey,
+            weights=pi[order].cpu().numpy(),
+            means=means[0, order].float().cpu(),
+            seconds=time.perf_counter() - t0,
+        )
+
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """(N, d) latents -> (N, 2, 64, 64) ab/128 on the CPU."""
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.ndim == 1:
+            z = z[None]
+        return self.vae.decode(z.to(self.device)).float().cpu()
+
+    def render(
+        self, photo: Photo | Analysis, field: torch.Tensor, max_side: int | None = None, mode: str = "guided"
+    ) -> np.ndarray:
+        """One (2, 64, 64) field over the photo's own L -> (H, W, 3) uint8; full
+        resolution unless max_side asks for a preview."""
+        if isinstance(photo, Analysis):
+            L = photo.photo.L if max_side is None else photo.preview_L(max_side)
+        else:
+            L = photo.L
+            if max_side is not None and max(L.shape) > max_side:
+                s = max_side / max(L.shape)
+                L = F.interpolate(L[None, None], size=(round(L.shape[0] * s), round(L.shape[1] * s)), mode="area")[0, 0]
+        with torch.inference_mode():
+            return lab.combine(L, field, mode=mode)
+
+    def sample(self, analysis: Analysis, component: int, n: int, scale: float = 1.0, seed: int | None = None) -> torch.Tensor:
+        """n latents from one component's Gaussian (its fixed spherical variance)."""
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        std = (self.mdn.cfg.variance**0.5) * scale
+        noise = torch.randn(n, self.z_dim, generator=g) * std
+        return analysis.means[component][None] + noise
+
+    def colorize(self, photo: Photo | str | Path, k: int = 5, max_side: int | None = None):
+        """Top-k colorizations: (analysis, [(weight, (H, W, 3) uint8), ...])."""
+        a = self.analyze(photo)
+        k = max(1, min(k, len(a.weights)))
+        fields = self.decode(a.means[:k])
+        return a, [(float(a.weights[i]), self.render(a, fields[i], max_side=max_side)) for i in range(k)]

@@ -1,0 +1,33 @@
+"""Choosing where the networks run."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def cuda_works() -> bool:
+    """True only when CUDA is present and a tiny kernel actually runs."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        (torch.ones(1, device="cuda") + 1).item()
+        return True
+    except Exception:
+        return False
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    if isinstance(name, torch.device):
+        return name
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if cuda_works() else "cpu")
+    if name.startswith("cuda"):
+        if not cuda_works():
+            raise ValueError("CUDA was asked for, but no working CUDA device is present (use --device cpu)")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda")

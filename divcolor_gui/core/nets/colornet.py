@@ -1,0 +1,88 @@
+"""The grey-level feature network: a colorization network of Zhang et al.'s kind.
+
+It is trained by per-pixel classification of ab into the 313 in-gamut bins with
+class rebalancing; once trained it is frozen and the output of its trunk (the
+paper's conv-7, 28x28x512 for a 224x224 input) is the MDN's input G.
+
+Trunk: blocks of 3x3 convs (ReLU, BatchNorm); the first blocks end with a
+stride-2 conv, the middle ones are dilated as in Zhang's network.
+Head: U(2) -> 3x3 convs -> 1x1 to 313 logits at a quarter of the input size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..lab import N_BINS
+from .layers import conv_relu_bn
+
+
+@dataclass
+class ColorNetConfig:
+    input_size: int = 224  # side of the square grey input
+    widths: tuple[int, ...] = (64, 128, 256, 512, 512, 512, 512)  # one per block (conv1..conv7)
+    depths: tuple[int, ...] = (2, 2, 3, 3, 3, 3, 3)  # convs per block
+    strides: tuple[int, ...] = (2, 2, 2, 1, 1, 1, 1)  # stride of each block's last conv
+    dilations: tuple[int, ...] = (1, 1, 1, 1, 2, 2, 1)  # dilation inside each block
+    head_width: int = 256  # Zhang's conv8
+    head_depth: int = 3
+    n_bins: int = N_BINS
+
+    @property
+    def feature_channels(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def feature_size(self) -> int:
+        s = self.input_size
+        for st in self.strides:
+            s //= st
+        return s
+
+
+COLORNET_PRESETS = {
+    "paper": ColorNetConfig(),
+    # 64x64 input, G = 8x8x128: the same 1/8 ratio as the paper's 224 -> 28, sized to
+    # train at ~160 images/s on a 2-core CPU.
+    "compact": ColorNetConfig(
+        input_size=64, widths=(16, 32, 64, 128, 128, 128, 128), depths=(1, 1, 2, 2, 2, 2, 2),
+        head_width=64, head_depth=1,
+    ),
+    "tiny": ColorNetConfig(
+        input_size=64, widths=(8, 16, 16, 16), depths=(1, 1, 1, 1), strides=(2, 2, 2, 1),
+        dilations=(1, 1, 1, 2), head_width=16, head_depth=1,
+    ),
+}  # fmt: skip
+
+
+class ColorNet(nn.Module):
+    def __init__(self, cfg: ColorNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        blocks = []
+        c_in = 1
+        for w, n, s, d in zip(cfg.widths, cfg.depths, cfg.strides, cfg.dilations, strict=True):
+            layers = []
+            for i in range(n):
+                stride = s if i == n - 1 else 1
+                layers.append(conv_relu_bn(c_in, w, 3, stride=stride, dilation=d if stride == 1 else 1))
+                c_in = w
+            blocks.append(nn.Sequential(*layers))
+        self.trunk = nn.Sequential(*blocks)
+        head = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)]
+        for _ in range(cfg.head_depth):
+            head.append(conv_relu_bn(c_in, cfg.head_width, 3))
+            c_in = cfg.head_width
+        head.append(nn.Conv2d(c_in, cfg.n_bins, 1))
+        self.head = nn.Sequential(*head)
+
+    def features(self, grey: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S) grey in [-1, 1] -> G (B, C, S/8, S/8)."""
+        return self.trunk(grey)
+
+    def forward(self, grey: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S) -> (B, 313, S/4, S/4) bin logits."""
+        return self.head(self.trunk(grey))

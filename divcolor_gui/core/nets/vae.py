@@ -1,0 +1,108 @@
+"""The VAE on 64 x 64 ab colour fields (paper section 3 and 6.1).
+
+Encoder: 64x64x2 -> C(5,2,w0) -> C(5,2,w1) -> C(5,2,w2) -> C(4,2,w3) -> FC(2d) = mu, log sigma^2.
+Decoder: 1x1xd -> U(4) -> C(4,1,w0) -> [U(2) -> C(5,1,w)] for w1..w3 -> U(2) -> C_tanh(5,1,2).
+The encoder's widths run (128, 256, 512, 1024) in the paper; the decoder's mirror them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from .layers import conv_relu_bn, up_conv_relu_bn
+
+
+@dataclass
+class VAEConfig:
+    z_dim: int = 64  # d, the embedding size (the paper uses 64 for all datasets)
+    enc_widths: tuple[int, ...] = (128, 256, 512, 1024)  # the four strided convs
+    dec_widths: tuple[int, ...] = (1024, 512, 256, 128)  # 4x4, 8x8, 16x16, 32x32 stages
+
+
+VAE_PRESETS = {
+    "paper": VAEConfig(),
+    # Live decoding and CPU training on 2 cores: about a fifth of the paper's width.
+    "compact": VAEConfig(enc_widths=(32, 64, 128, 256), dec_widths=(192, 96, 48, 24)),
+    "tiny": VAEConfig(z_dim=16, enc_widths=(8, 8, 16, 16), dec_widths=(16, 8, 8, 8)),
+}
+
+
+class ColourEncoder(nn.Module):
+    """(B, 2, 64, 64) ab/128 -> mu, logvar, each (B, d)."""
+
+    def __init__(self, cfg: VAEConfig, in_channels: int = 2):
+        super().__init__()
+        w = cfg.enc_widths
+        self.convs = nn.Sequential(
+            conv_relu_bn(in_channels, w[0], 5, stride=2),  # 32x32
+            conv_relu_bn(w[0], w[1], 5, stride=2),  # 16x16
+            conv_relu_bn(w[1], w[2], 5, stride=2),  # 8x8
+            conv_relu_bn(w[2], w[3], 4, stride=2),  # 4x4
+        )
+        self.fc = nn.Linear(w[3] * 4 * 4, 2 * cfg.z_dim)
+
+    def forward(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.fc(self.convs(ab).flatten(1))
+        mu, logvar = h.chunk(2, dim=1)
+        return mu, logvar.clamp(-20, 10)  # keeps exp() finite early in training
+
+
+class Decoder(nn.Module):
+    """(B, d) -> (B, 2, 64, 64) ab/128 in (-1, 1).
+
+    `skip_channels` (c8, c16, c32) adds grey-level features concatenated at the
+    8x8, 16x16 and 32x32 stages, and `forward` then takes the 4x4 grey map that
+    multiplies z (the "ours+skip" and CVAE decoders).
+    """
+
+    def __init__(self, cfg: VAEConfig, skip_channels: tuple[int, int, int] | None = None):
+        super().__init__()
+        w = cfg.dec_widths
+        s = skip_channels or (0, 0, 0)
+        self.skip = skip_channels is not None
+        self.up4 = nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False)
+        self.c4 = conv_relu_bn(cfg.z_dim, w[0], 4)  # 4x4
+        self.c8 = up_conv_relu_bn(w[0] + s[0], w[1], 5, 2)  # 8x8
+        self.c16 = up_conv_relu_bn(w[1] + s[1], w[2], 5, 2)  # 16x16
+        self.c32 = up_conv_relu_bn(w[2] + s[2], w[3], 5, 2)  # 32x32
+        self.out = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(w[3], 2, 5, padding=2),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, grey: list[torch.Tensor] | None = None) -> torch.Tensor:
+        h = self.up4(z[:, :, None, None])  # (B, d, 4, 4)
+        if self.skip:
+            g4, g8, g16, g32 = grey  # type: ignore[misc]
+            h = h * g4
+            h = self.c4(h)
+            h = self.c8[1](torch.cat([self.c8[0](h), g8], 1))
+            h = self.c16[1](torch.cat([self.c16[0](h), g16], 1))
+            h = self.c32[1](torch.cat([self.c32[0](h), g32], 1))
+        else:
+            h = self.c32(self.c16(self.c8(self.c4(h))))
+        return self.out(h)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+class VAE(nn.Module):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ColourEncoder(cfg)
+        self.decoder = Decoder(cfg)
+
+    def forward(self, ab: torch.Tensor):
+        """(B, 2, 64, 64) -> reconstruction, mu, logvar."""
+        mu, logvar = self.encoder(ab)
+        return self.decoder(reparameterize(mu, logvar)), mu, logvar
+
+    def decode(self, z: torch.Tensor, grey: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(z)

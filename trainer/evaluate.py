@@ -1,0 +1,104 @@
+"""`divcolor eval`: the paper's metrics for a model on a folder (method.md, section 7).
+
+Table 1/2: the VAE's reconstruction (z = the encoder's mean) -> MAE and weighted MAE,
+all pixels and the centre grid. Table 3: the MDN's top-5 means decoded ->
+error-of-best and variance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from divcolor_gui.core import metrics
+from divcolor_gui.core.colorizer import Colorizer
+
+from .data import scan_folder
+from .stages import StageData
+
+# method.md's figures, for printing next to ours.
+PAPER_TABLE3 = {
+    "faces": {"eob": 0.030, "var": 1.1e-3, "label": "LFW"},
+    "churches": {"eob": 0.036, "var": 3.1e-4, "label": "Church"},
+    "general": {"eob": 0.043, "var": 6.8e-4, "label": "ImageNet-Val"},
+}
+PAPER_TABLE1 = {"faces": 0.029, "churches": 0.023, "general": 0.039}  # all losses, MAE
+PAPER_TABLE2 = {"faces": 2.65, "churches": 1.74, "general": 4.82}  # all losses, weighted MAE
+
+
+def evaluate(
+    colorizer: Colorizer, data_dir: str | Path, split: str = "auto", k: int = 5, batch_size: int = 128,
+    val_fraction: float | None = None, max_images: int | None = None,
+):
+    """Generator (yields progress tuples (done, total)); returns a dict of metrics."""
+    data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
+    meta = colorizer.bundle.meta
+    same_folder = Path(meta.get("trained_on", "")) == Path(data_dir).resolve()
+    if split == "auto":
+        split = "val" if same_folder else "all"
+    if split == "val":
+        vf = val_fraction if val_fraction is not None else meta.get("split", {}).get("val_fraction", 0.05)
+        _, idx = data.split(vf)
+    elif split == "all":
+        idx = torch.arange(len(data.files)).numpy()
+    else:
+        raise ValueError(f"unknown split {split!r}: val, all or auto")
+    if len(idx) == 0:
+        raise ValueError(f"{data_dir}: no usable colour photos in the {split} split")
+    dev = colorizer.device
+    sd = StageData(data, idx, idx, batch_size, dev, colorizer.grey_size)
+    stats = colorizer.bundle.stats
+    vae, mdn, feats = colorizer.vae, colorizer.mdn, colorizer.features
+    sums: dict[str, float] = {}
+    n = 0
+    with torch.inference_mode():
+        for x in data.batches(idx, batch_size, shuffle=False):
+            grey, ab = sd.to_net(x)
+            mu, _ = vae.encoder(ab)
+            rec = vae.decoder(mu).float()
+            logits, means = mdn(feats.features(grey))
+            order = torch.argsort(logits, 1, descending=True)[:, :k]
+            top = torch.gather(means, 1, order[..., None].expand(-1, -1, means.shape[-1]))
+            B = top.shape[0]
+            dec = vae.decode(top.reshape(B * k, -1)).float().view(B, k, 2, 64, 64)
+            ab = ab.float()
+            rows = {
+                "vae_mae": metrics.mae(rec, ab),
+                "vae_mae_grid": metrics.mae(rec, ab, grid=True),
+                "vae_wmae": metrics.weighted_mae(rec, ab, stats.bin_weights),
+                "vae_wmae_grid": metrics.weighted_mae(rec, ab, stats.bin_weights, grid=True),
+                "eob": metrics.error_of_best(dec, ab),
+                "var": metrics.diversity_variance(dec),
+                "top1_mae": metrics.mae(dec[:, 0], ab),
+            }
+            for key, v in rows.items():
+                sums[key] = sums.get(key, 0.0) + v.sum().item()
+            n += B
+            yield (n, len(idx))
+    result = {key: v / n for key, v in sums.items()}
+    result.update(n_images=n, split=split, k=k, model=colorizer.name, data=str(Path(data_dir).resolve()))
+    return result
+
+
+def format_report(r: dict, paper_key: str | None = None) -> str:
+    p3 = PAPER_TABLE3.get(paper_key or "", None)
+    p_eob = f"{p3['eob']:.3f}" if p3 else "-"
+    p_var = f"{p3['var']:.1e}" if p3 else "-"
+    lines = [
+        f"{r['model']} on {r['data']} ({r['split']} split, {r['n_images']} images, ab/128 at 64x64)",
+        f"{'metric':<34}{'ours':>10}{'paper':>10}",
+        f"{'VAE MAE, all pixels (T1)':<34}{r['vae_mae']:>10.4f}{_p(PAPER_TABLE1, paper_key):>10}",
+        f"{'VAE MAE, centre 8x8 grid (T1)':<34}{r['vae_mae_grid']:>10.4f}{'':>10}",
+        f"{'VAE weighted MAE, all (T2)*':<34}{r['vae_wmae']:>10.4f}{_p(PAPER_TABLE2, paper_key):>10}",
+        f"{'VAE weighted MAE, grid (T2)*':<34}{r['vae_wmae_grid']:>10.4f}{'':>10}",
+        f"{'error-of-best, top %d (T3)' % r['k']:<34}{r['eob']:>10.4f}{p_eob:>10}",
+        f"{'variance across top %d (T3)' % r['k']:<34}{r['var']:>10.2e}{p_var:>10}",
+        f"{'MAE of the heaviest mode':<34}{r['top1_mae']:>10.4f}{'':>10}",
+        "* weights normalised to mean 1 over the training data; the paper's are unnormalised 1/p, so only",
+        "  the ratio between decoders compares across the two columns.",
+    ]
+    return "\n".join(lines)
+
+
+def _p(table: dict, key: str | None) -> str:
+    return f"{table[key]}" if key in table else "-"
