@@ -1,0 +1,80 @@
+"""The one worker pattern for everything slow (training, analysis, decoding, export).
+
+A `Worker` is a QObject moved to its own QThread. It runs a plain function, or a
+generator function whose every `yield` becomes a `progress` signal (the core's
+training stages are such generators). Cancel is cooperative: the flag is checked
+between yields and the generator is closed there, never inside a torch step
+(no QThread.terminate()).
+
+    worker = Worker(run_training, cfg)
+    worker.progress.connect(...); worker.finished.connect(...); worker.failed.connect(...)
+    thread = start_worker(worker)
+    ...
+    worker.cancel()            # returns at once; `cancelled` follows at the next step
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import traceback
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+
+class Worker(QObject):
+    progress = Signal(object)  # whatever the generator yielded
+    finished = Signal(object)  # the function's (or generator's) return value
+    failed = Signal(str, str)  # one-line message, full traceback
+    cancelled = Signal()
+
+    def __init__(self, fn, *args, **kwargs):
+        super().__init__()
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(*self._args, **self._kwargs)
+            if inspect.isgenerator(result):
+                gen = result
+                try:
+                    while True:
+                        if self._cancel.is_set():
+                            gen.close()  # runs the generator's cleanup at a step boundary
+                            self.cancelled.emit()
+                            return
+                        self.progress.emit(next(gen))
+                except StopIteration as stop:
+                    result = stop.value
+            if self._cancel.is_set() and result is None:
+                self.cancelled.emit()
+                return
+            self.finished.emit(result)
+        except Exception as e:  # shown to the user, never swallowed
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.failed.emit(msg, traceback.format_exc())
+
+
+def start_worker(worker: Worker, parent: QObject | None = None) -> QThread:
+    """Run `worker` on a new QThread that quits and cleans up when the worker ends.
+
+    Keep a reference to the returned thread (and the worker) until it finishes.
+    """
+    thread = QThread(parent)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    for sig in (worker.finished, worker.failed, worker.cancelled):
+        sig.connect(thread.quit)
+    thread.finished.connect(worker.deleteLater)
+    thread.finished.connect(thread.deleteLater)
+    thread.start()
+    return thread
