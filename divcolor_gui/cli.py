@@ -16,18 +16,31 @@ from divcolor_gui.core.device import DEVICE_CHOICES
 
 
 def _add_model_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="model name (see `divcolor models`) or a .pt file; default: general")
+    p.add_argument(
+        "--model", default=None, help="model name (see `divcolor models`) or a .pt file; default: general"
+    )
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="divcolor", description="Diverse colorizations of black-and-white photos.")
+    ap = argparse.ArgumentParser(
+        prog="divcolor", description="Diverse colorizations of black-and-white photos."
+    )
+    ap.add_argument("--self-test", nargs="?", const="", metavar="OUT.png",
+                    help="headless check of this installation (the packaged app too): colorize a generated "
+                    "photo with the default model, write it (default: the log folder), exit 0")  # fmt: skip
     sub = ap.add_subparsers(dest="command")
 
     g = sub.add_parser("gui", help="open the app (the default)")
     g.add_argument("image", nargs="?", help="a photo to open")
-    g.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once the thumbnails are ready, then exit")
-    g.add_argument("--self-test", action="store_true", help="headless check: load the model, colorize a generated photo, exit 0")
+    g.add_argument(
+        "--screenshot", metavar="OUT.png", help="save a screenshot once the thumbnails are ready, then exit"
+    )
+    g.add_argument(
+        "--self-test",
+        action="store_true",
+        help="headless check: load the model, colorize a generated photo, exit 0",
+    )
     _add_model_device(g)
 
     t = sub.add_parser("train", help="train a model on a folder of colour photos")
@@ -42,8 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     t.add_argument("--resume", action="store_true", help="continue the model at --out from its last epoch")
     t.add_argument("--weighting", default="smoothed", choices=("smoothed", "raw"), help="L_hist bin weights")
-    t.add_argument("--loss", default="all", choices=("all", "l2", "mah"), help="decoder loss (the paper's ablation)")
+    t.add_argument(
+        "--loss", default="all", choices=("all", "l2", "mah"), help="decoder loss (the paper's ablation)"
+    )
     t.add_argument("--skip", action="store_true", help='train the "ours+skip" decoder')
+    t.add_argument("--method", default="ours", choices=("ours", "cvae", "cgan"),
+                   help="ours, or a paper baseline: cvae (L2 + KL) or cgan (pix2pix); baselines train V epochs")  # fmt: skip
     t.add_argument("--val-fraction", type=float, default=0.05)
     t.add_argument("--max-images", type=int, help="use only the first N photos (quick runs)")
     t.add_argument("--name", help="model name shown in the app (default: the file's stem)")
@@ -63,8 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="auto", choices=("auto", "val", "all"),
                    help="auto: the model's validation split if it was trained on this folder, else all")  # fmt: skip
     e.add_argument("--json", type=Path, metavar="OUT", help="also write the figures as JSON")
-    e.add_argument("--paper", choices=("faces", "churches", "general"), help="which paper row to print beside ours")
+    e.add_argument(
+        "--paper", choices=("faces", "churches", "general"), help="which paper row to print beside ours"
+    )
     e.add_argument("--max-images", type=int)
+    e.add_argument("--methods", help="compare methods (paper Tables 1-3): comma-separated from ours, ours-skip, "
+                   "cvae, cgan, per-pixel; ours and per-pixel use --model")  # fmt: skip
+    for name in ("ours-skip", "cvae", "cgan"):
+        e.add_argument(f"--model-{name}", type=Path, metavar="PATH", help=f"the {name} model for --methods")
+    e.add_argument("--figure", type=Path, metavar="OUT.png", help="with --methods: write a Figure-7-like PNG")
+    e.add_argument("--figure-rows", type=int, default=4, help="images in the --figure")
+    e.add_argument("--samples", type=int, default=256, help="samples the cvae/cgan baselines cluster to 5")
     _add_model_device(e)
 
     m = sub.add_parser("models", help="list the available models")
@@ -78,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.self_test is not None and not args.command:
+        from divcolor_gui.self_test import run_self_test
+
+        return run_self_test(out=args.self_test or None)
     cmd = args.command or "gui"
     if cmd == "gui" and not args.command:
         args = build_parser().parse_args(["gui"])
@@ -125,13 +155,17 @@ def _cmd_train(args) -> int:
     from trainer.run import TrainConfig, TrainingError, run_training
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    weights = {"all": LossWeights(), "l2": LossWeights(hist=0, mah=0, grad=0, l2=1.0), "mah": LossWeights(hist=0, grad=0, mah=1.0)}[args.loss]
+    weights = {
+        "all": LossWeights(),
+        "l2": LossWeights(hist=0, mah=0, grad=0, l2=1.0),
+        "mah": LossWeights(hist=0, grad=0, mah=1.0),
+    }[args.loss]
     try:
         cfg = TrainConfig(
             data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=args.features,
             epochs=_parse_epochs(args.epochs, stages), batch_size=args.batch_size, device=args.device,
             resume=args.resume, lr=args.lr, loss_weights=weights, weighting=args.weighting,
-            val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name,
+            val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
             max_images=args.max_images, seed=args.seed,
         )  # fmt: skip
         show = ConsoleProgress()
@@ -142,7 +176,9 @@ def _cmd_train(args) -> int:
         except StopIteration as stop:
             out = stop.value
     except KeyboardInterrupt:
-        print(f"\nstopped; {args.out} holds the last finished epoch (continue with --resume)", file=sys.stderr)
+        print(
+            f"\nstopped; {args.out} holds the last finished epoch (continue with --resume)", file=sys.stderr
+        )
         return 130
     except (TrainingError, ModelFileError, FileNotFoundError, ValueError, FloatingPointError) as e:
         return _fail(str(e))
@@ -193,13 +229,60 @@ def _cmd_colorize(args) -> int:
         except (PhotoError, FileExistsError, OSError) as e:
             failed += 1
             msg = str(e)
-            print(f"divcolor: {path}: {msg}" if str(path) not in msg and path.name not in msg else f"divcolor: {msg}", file=sys.stderr)
+            print(
+                f"divcolor: {path}: {msg}"
+                if str(path) not in msg and path.name not in msg
+                else f"divcolor: {msg}",
+                file=sys.stderr,
+            )
             if args.json:
                 print(json.dumps({"image": str(path), "error": msg}), flush=True)
     return 1 if failed else 0
 
 
+def _cmd_compare(args) -> int:
+    from divcolor_gui.core.checkpoint import ModelFileError
+    from divcolor_gui.core.resources import find_model
+    from trainer.compare import METHODS, compare, format_comparison
+
+    names = [m.strip() for m in (args.methods or "ours").split(",") if m.strip()]
+    try:
+        models = {}
+        for name in names:
+            if name not in METHODS:
+                return _fail(f"unknown method {name!r} in --methods: choose from {', '.join(METHODS)}")
+            path = (
+                args.model
+                if name in ("ours", "per-pixel")
+                else getattr(args, "model_" + name.replace("-", "_"))
+            )
+            if path is None and name not in ("ours", "per-pixel"):
+                return _fail(f"--methods {name} needs --model-{name} PATH")
+            models[name] = find_model(path)
+        gen = compare(
+            models, args.data, split=args.split, n_samples=args.samples, max_images=args.max_images,
+            device=args.device, figure=args.figure, figure_rows=args.figure_rows,
+        )  # fmt: skip
+        try:
+            while True:
+                rec = next(gen)
+                if isinstance(rec, tuple):
+                    print(f"\rcompare {rec[0]}/{rec[1]}", end="", file=sys.stderr, flush=True)
+        except StopIteration as stop:
+            result = stop.value
+        print(file=sys.stderr)
+    except (ModelFileError, FileNotFoundError, ValueError) as e:
+        return _fail(str(e))
+    paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
+    print(format_comparison(result, paper))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
 def _cmd_eval(args) -> int:
+    if args.methods or args.figure:
+        return _cmd_compare(args)
     from divcolor_gui.core.checkpoint import ModelFileError
     from divcolor_gui.core.colorizer import Colorizer
     from trainer.evaluate import evaluate, format_report
@@ -237,7 +320,9 @@ def _cmd_models(args) -> int:
         except ModelFileError as e:
             info = f"unusable: {e}"
         where = "bundled" if path.parent == bundled_models_dir() else "yours"
-        rows.append({"name": name, "where": where, "path": str(path), "info": info, "default": name == DEFAULT_MODEL})
+        rows.append(
+            {"name": name, "where": where, "path": str(path), "info": info, "default": name == DEFAULT_MODEL}
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:

@@ -57,6 +57,8 @@ class ConsoleProgress:
             head = f"{rec.stage:<8} epoch {rec.epoch}/{rec.epochs} [{_bar(frac)}] {rec.step}/{rec.steps}"
             if rec.kind == "epoch":
                 val = _losses(rec.val or {}, 7)
-                self._emit(f"{head} train: {_losses(rec.losses)} | val: {val} | {_fmt_time(rec.elapsed_s)}", True)
+                self._emit(
+                    f"{head} train: {_losses(rec.losses)} | val: {val} | {_fmt_time(rec.elapsed_s)}", True
+                )
             else:
                 self._emit(f"{head} {_losses(rec.losses)} ETA {_fmt_time(rec.eta_s)}", False)

@@ -64,7 +64,11 @@ class FolderData:
         return train, val
 
     def batches(
-        self, indices: np.ndarray, batch_size: int, shuffle: bool, rng: np.random.Generator | None = None,
+        self,
+        indices: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        rng: np.random.Generator | None = None,
         flip: bool = False,
     ) -> Iterator[torch.Tensor]:
         """(B, 3, S, S) uint8 batches; random horizontal flips when `flip`."""
@@ -129,7 +133,10 @@ def _fingerprint(files: list[Path]) -> str:
 
 
 def scan_folder(
-    root: str | Path, size: int = 64, cache_dir: Path | None = None, max_images: int | None = None,
+    root: str | Path,
+    size: int = 64,
+    cache_dir: Path | None = None,
+    max_images: int | None = None,
     sample_only: int | None = None,
 ):
     """Generator: yields ScanProgress, returns FolderData.
@@ -158,7 +165,9 @@ def scan_folder(
             if index.get("fingerprint") == fp and index.get("size") == size:
                 images = np.load(cache_dir / "images.npy", mmap_mode="r")
                 skipped.update(index["skipped"])
-                yield ScanProgress(len(candidates), len(candidates), len(index["files"]), sum(map(len, skipped.values())))
+                yield ScanProgress(
+                    len(candidates), len(candidates), len(index["files"]), sum(map(len, skipped.values()))
+                )
                 return FolderData(root, index["files"], skipped, images, size)
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache is rebuilt below

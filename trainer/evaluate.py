@@ -27,8 +27,13 @@ PAPER_TABLE2 = {"faces": 2.65, "churches": 1.74, "general": 4.82}  # all losses,
 
 
 def evaluate(
-    colorizer: Colorizer, data_dir: str | Path, split: str = "auto", k: int = 5, batch_size: int = 128,
-    val_fraction: float | None = None, max_images: int | None = None,
+    colorizer: Colorizer,
+    data_dir: str | Path,
+    split: str = "auto",
+    k: int = 5,
+    batch_size: int = 128,
+    val_fraction: float | None = None,
+    max_images: int | None = None,
 ):
     """Generator (yields progress tuples (done, total)); returns a dict of metrics."""
     data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
@@ -91,8 +96,8 @@ def format_report(r: dict, paper_key: str | None = None) -> str:
         f"{'VAE MAE, centre 8x8 grid (T1)':<34}{r['vae_mae_grid']:>10.4f}{'':>10}",
         f"{'VAE weighted MAE, all (T2)*':<34}{r['vae_wmae']:>10.4f}{_p(PAPER_TABLE2, paper_key):>10}",
         f"{'VAE weighted MAE, grid (T2)*':<34}{r['vae_wmae_grid']:>10.4f}{'':>10}",
-        f"{'error-of-best, top %d (T3)' % r['k']:<34}{r['eob']:>10.4f}{p_eob:>10}",
-        f"{'variance across top %d (T3)' % r['k']:<34}{r['var']:>10.2e}{p_var:>10}",
+        f"{'error-of-best, top ' + str(r['k']) + ' (T3)':<34}{r['eob']:>10.4f}{p_eob:>10}",
+        f"{'variance across top ' + str(r['k']) + ' (T3)':<34}{r['var']:>10.2e}{p_var:>10}",
         f"{'MAE of the heaviest mode':<34}{r['top1_mae']:>10.4f}{'':>10}",
         "* weights normalised to mean 1 over the training data; the paper's are unnormalised 1/p, so only",
         "  the ratio between decoders compares across the two columns.",

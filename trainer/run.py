@@ -28,12 +28,12 @@ from divcolor_gui.core.checkpoint import (
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNet
-from divcolor_gui.core.nets.mdn import MDN_PRESETS, MDN
-from divcolor_gui.core.nets.vae import VAE_PRESETS, VAE
+from divcolor_gui.core.nets.mdn import MDN, MDN_PRESETS
+from divcolor_gui.core.nets.vae import VAE, VAE_PRESETS
 from divcolor_gui.core.nets.vae_skip import SKIP_VAE_PRESETS, SkipVAE
 from divcolor_gui.core.stats import StatsAccumulator
 
-from . import stages
+from . import baselines, stages
 from .data import FolderData, scan_folder, summarize_skips
 
 STAGE_ORDER = ("features", "vae", "mdn")
@@ -56,6 +56,9 @@ class TrainConfig:
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
     val_fraction: float = 0.05
     skip_decoder: bool = False  # train "ours+skip" instead of the plain VAE
+    method: str = (
+        "ours"  # ours | cvae | cgan: the paper's baselines train their own roles (trainer/baselines.py)
+    )
     name: str | None = None
     max_images: int | None = None
     seed: int = 0
@@ -71,6 +74,8 @@ def resume_path(out: Path) -> Path:
 
 
 def _new_net(role: str, preset: str, skip: bool, z_dim: int | None = None):
+    if role in baselines.ROLES:
+        return baselines.new_net(role, preset)
     if role == "features":
         return ColorNet(COLORNET_PRESETS[preset])
     if role == "vae":
@@ -111,22 +116,37 @@ def run_training(cfg: TrainConfig):
         if "features" not in src.nets:
             raise TrainingError(f"{cfg.features_from} has no feature network to reuse")
         bundle.nets["features"] = src.nets["features"]
+        src_epochs = int(src.meta.get("epochs", {}).get("features", 0))
         bundle.meta["features_from"] = {
-            "model": str(cfg.features_from), "trained_on": src.meta.get("trained_on"),
+            "model": str(cfg.features_from), "trained_on": src.meta.get("trained_on"), "epochs": src_epochs,
         }  # fmt: skip
 
     wanted = [s for s in STAGE_ORDER if s in cfg.stages]
     if cfg.features_from:
         wanted = [s for s in wanted if s != "features"]  # reused, frozen: nothing to train
+    if cfg.method != "ours":  # a baseline trains its own roles instead of features/vae/mdn
+        if cfg.method not in baselines.METHOD_ROLES:
+            raise TrainingError(
+                f"unknown method {cfg.method!r}: choose from ours, {', '.join(baselines.METHOD_ROLES)}"
+            )
+        wanted = list(baselines.method_roles(cfg.method))
+        if cfg.resume and bundle.meta.get("method", "ours") != cfg.method:
+            raise TrainingError(f"{out} is a {bundle.meta.get('method', 'ours')!r} model, not {cfg.method!r}")
     if "mdn" in wanted and "features" not in wanted and "features" not in bundle.nets:
-        raise TrainingError("the MDN needs a feature network: add the features stage or pass --features MODEL")
+        raise TrainingError(
+            "the MDN needs a feature network: add the features stage or pass --features MODEL"
+        )
     if "mdn" in wanted and "vae" not in wanted and "vae" not in bundle.nets:
         raise TrainingError("the MDN needs a VAE: add the vae stage or resume a model that has one")
 
     # The data: cached once, streamed from disk.
     grey_size = (
-        bundle.nets["features"].cfg.input_size if "features" in bundle.nets else COLORNET_PRESETS[cfg.preset].input_size
+        bundle.nets["features"].cfg.input_size
+        if "features" in bundle.nets
+        else COLORNET_PRESETS[cfg.preset].input_size
     )
+    if cfg.method != "ours":
+        grey_size = 64  # the baselines see the grey image at the colour field's size
     data: FolderData = yield from scan_folder(
         cfg.data, size=max(64, grey_size), cache_dir=cfg.cache_dir, max_images=cfg.max_images
     )
@@ -161,6 +181,7 @@ def run_training(cfg: TrainConfig):
         device=str(device),
         host=platform.node(),
         torch=str(torch.__version__),
+        method=cfg.method,
     )  # fmt: skip
     history = meta.setdefault("history", {})
     wall = meta.setdefault("wall_s", {})
@@ -172,9 +193,16 @@ def run_training(cfg: TrainConfig):
         except ModelFileError:
             resume_states = {}
 
+    retrained: set[str] = set()  # stages that moved in this run
     for role in wanted:
-        epochs = int(cfg.epochs.get(role, 0))
+        epochs = int(cfg.epochs.get(role, baselines.default_epochs(role, cfg.epochs)))
         done = int(progress.get(role, 0))
+        if role == "mdn" and role in bundle.nets and retrained & {"features", "vae"}:
+            # The MDN predicts the VAE's latents from the features: once either moved,
+            # what it learned is stale, so it starts over.
+            del bundle.nets[role]
+            done, progress[role], history[role] = 0, 0, []
+            resume_states.pop(role, None)
         if role in bundle.nets and done >= epochs:
             continue  # finished in an earlier run
         if role not in bundle.nets:
@@ -186,8 +214,12 @@ def run_training(cfg: TrainConfig):
         saved = resume_states.get(role)
         if saved and saved.get("epochs_done") == done:
             opt.load_state_dict(saved["optimizer"])
-        state = stages.StageState(role, net, opt, epochs, epochs_done=done, history=list(history.get(role, [])))
-        if role == "features":
+        state = stages.StageState(
+            role, net, opt, epochs, epochs_done=done, history=list(history.get(role, []))
+        )
+        if role in baselines.ROLES:
+            gen = baselines.train_stage(role, state, sd, bundle.stats, lr=cfg.lr, meta=meta)
+        elif role == "features":
             gen = stages.train_features(state, sd, bundle.stats, lr=cfg.lr)
         elif role == "vae":
             gen = stages.train_vae(state, sd, bundle.stats, cfg.loss_weights, lr=cfg.lr)
@@ -197,11 +229,17 @@ def run_training(cfg: TrainConfig):
         wall_before = float(wall.get(role, 0.0))
         for rec in gen:
             if rec.kind == "epoch":
+                retrained.add(role)
                 progress[role] = state.epochs_done
                 history[role] = state.history
                 wall[role] = wall_before + time.monotonic() - t_stage
                 meta["progress"] = dict(progress)
-                meta["epochs"] = {r: progress.get(r, 0) for r in STAGE_ORDER if r in bundle.nets}
+                reused = {"features": meta["features_from"]["epochs"]} if "features_from" in meta else {}
+                meta["epochs"] = {  # what each network has had, here or (reused) elsewhere
+                    r: progress.get(r, reused.get(r, 0))
+                    for r in (*STAGE_ORDER, *baselines.ROLES)
+                    if r in bundle.nets
+                }
                 resume_states[role] = {"epochs_done": state.epochs_done, "optimizer": opt.state_dict()}
                 atomic_save({"format": "divcolor-resume", "version": 1, "states": resume_states}, resume_file)
                 save_model(bundle, out)

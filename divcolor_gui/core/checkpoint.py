@@ -54,9 +54,7 @@ def config_from_dict(cls, d: dict):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names
     if unknown:
-        raise ModelFileError(
-            f"{cls.__name__} has settings this version does not know: {sorted(unknown)}"
-        )
+        raise ModelFileError(f"{cls.__name__} has settings this version does not know: {sorted(unknown)}")
     kwargs = {}
     for k, v in d.items():
         t = hints[k]
@@ -86,7 +84,9 @@ def net_from_entry(entry: dict, device: torch.device | str = "cpu") -> nn.Module
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
-        raise ModelFileError(f"weights do not match the {entry['class']} config ({str(e).splitlines()[0]})") from None
+        raise ModelFileError(
+            f"weights do not match the {entry['class']} config ({str(e).splitlines()[0]})"
+        ) from None
     return net.to(device).eval()
 
 
@@ -131,15 +131,23 @@ def read_model_dict(path: str | Path, device: torch.device | str = "cpu") -> dic
         obj = torch.load(path, map_location=device, weights_only=True)
     except (zipfile.BadZipFile, EOFError) as e:
         raise ModelFileError(f"{name}: the file is truncated or corrupt ({e})") from None
+    except (PermissionError, IsADirectoryError) as e:
+        raise ModelFileError(f"{name}: cannot be opened ({e.strerror})") from None
+    except OSError as e:  # a zip cut short seeks past its end: EINVAL rather than a zip error
+        raise ModelFileError(f"{name}: the file is truncated or corrupt ({e.strerror or e})") from None
     except RuntimeError as e:
         msg = str(e).splitlines()[0]
         if "zip archive" in msg or "central directory" in msg or "file not found" in msg:
             raise ModelFileError(f"{name}: the file is truncated or corrupt ({msg})") from None
         raise ModelFileError(f"{name}: cannot be read as a model ({msg})") from None
     except Exception as e:  # UnpicklingError for foreign pickles, among others
-        text = str(e).strip()
-        lines = [ln.strip() for ln in text.splitlines() if "Unsupported global" in ln or "Unpickler" in ln]
-        why = (lines[0] if lines else (text.splitlines()[0] if text else type(e).__name__))[:160]
+        # torch's message is a page of advice about weights_only; the useful line is
+        # the one naming what was refused.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        useful = [ln for ln in lines if "Unsupported" in ln] or [
+            ln for ln in lines if "file an issue" not in ln.lower() and "weights_only" not in ln
+        ]
+        why = (useful[0] if useful else type(e).__name__)[:160]
         raise ModelFileError(
             f"{name}: not a divcolor model file, or one holding code that is refused for safety ({why})"
         ) from None

@@ -1,9 +1,9 @@
 """The inference API shared by the command line, the app and evaluation.
 
-    c = Colorizer.load("general", device="auto")
-    a = c.analyze("photo.jpg")           # grey features once, 8 components ranked by weight
-    fields = c.decode(a.means[:5])       # (5, 2, 64, 64) ab/128, any latents, batched
-    rgb = c.render(a.photo, fields[0])   # (H, W, 3) uint8 at full resolution
+c = Colorizer.load("general", device="auto")
+a = c.analyze("photo.jpg")           # grey features once, 8 components ranked by weight
+fields = c.decode(a.means[:5])       # (5, 2, 64, 64) ab/128, any latents, batched
+rgb = c.render(a.photo, fields[0])   # (H, W, 3) uint8 at full resolution
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ class Analysis:
                 self._previews[max_side] = self.photo.L
             else:
                 size = (max(1, round(H * s)), max(1, round(W * s)))
-                self._previews[max_side] = F.interpolate(self.photo.L[None, None], size=size, mode="area")[0, 0]
+                self._previews[max_side] = F.interpolate(self.photo.L[None, None], size=size, mode="area")[
+                    0, 0
+                ]
         return self._previews[max_side]
 
 
@@ -49,7 +51,9 @@ class Colorizer:
     def __init__(self, bundle: ModelBundle, device: torch.device, source: Path | None = None):
         for role in ("features", "vae", "mdn"):
             if role not in bundle.nets:
-                raise ModelFileError(f"{source.name if source else 'model'}: has no {role!r} network, so it cannot colorize")
+                raise ModelFileError(
+                    f"{source.name if source else 'model'}: has no {role!r} network, so it cannot colorize"
+                )
         self.bundle = bundle
         self.device = device
         self.source = source
@@ -108,11 +112,15 @@ class Colorizer:
             L = photo.L
             if max_side is not None and max(L.shape) > max_side:
                 s = max_side / max(L.shape)
-                L = F.interpolate(L[None, None], size=(round(L.shape[0] * s), round(L.shape[1] * s)), mode="area")[0, 0]
+                L = F.interpolate(
+                    L[None, None], size=(round(L.shape[0] * s), round(L.shape[1] * s)), mode="area"
+                )[0, 0]
         with torch.inference_mode():
             return lab.combine(L, field, mode=mode)
 
-    def sample(self, analysis: Analysis, component: int, n: int, scale: float = 1.0, seed: int | None = None) -> torch.Tensor:
+    def sample(
+        self, analysis: Analysis, component: int, n: int, scale: float = 1.0, seed: int | None = None
+    ) -> torch.Tensor:
         """n latents from one component's Gaussian (its fixed spherical variance)."""
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         std = (self.mdn.cfg.variance**0.5) * scale

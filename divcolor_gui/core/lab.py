@@ -46,24 +46,31 @@ _GRID_MIN, _GRID_STEP, _GRID_N = -110, 10, 23  # the 23 x 23 grid the bins sit o
 
 
 def _bin_lookup_table() -> torch.Tensor:
-    """(23, 23) grid index -> nearest in-gamut bin, so lookup is one gather."""
-    g = np.arange(_GRID_N) * _GRID_STEP + _GRID_MIN
-    grid = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 1, 2)
-    nearest = np.argmin(((grid - AB_BINS[None]) ** 2).sum(-1), axis=1)
-    return torch.from_numpy(nearest.reshape(_GRID_N, _GRID_N)).long()
+    """(23, 23) grid index -> its bin, or -1 where the grid point is out of gamut."""
+    lut = np.full((_GRID_N, _GRID_N), -1, dtype=np.int64)
+    cells = ((AB_BINS - _GRID_MIN) / _GRID_STEP).astype(np.int64)
+    lut[cells[:, 0], cells[:, 1]] = np.arange(N_BINS)
+    return torch.from_numpy(lut)
 
 
 _BIN_LUT = _bin_lookup_table()
+_BINS_T = torch.from_numpy(AB_BINS)
 
 
 def ab_to_bin(ab: torch.Tensor) -> torch.Tensor:
-    """(..., 2, H, W) ab in Lab units -> (..., H, W) long index into AB_BINS.
+    """(..., 2, H, W) ab in Lab units -> (..., H, W) long index of the nearest of AB_BINS.
 
-    Colours outside the gamut grid go to the nearest in-gamut bin.
+    Where the nearest grid point is in gamut it is the nearest bin (the bins fill the
+    grid there), so that is one gather. The rest, colours beyond the gamut's rim, are
+    rare in photos and get an exhaustive search.
     """
     idx = torch.round((ab - _GRID_MIN) / _GRID_STEP).long().clamp_(0, _GRID_N - 1)
-    lut = _BIN_LUT.to(ab.device)
-    return lut[idx.select(-3, 0), idx.select(-3, 1)]
+    out = _BIN_LUT.to(ab.device)[idx.select(-3, 0), idx.select(-3, 1)]
+    outside = out < 0
+    if outside.any():
+        pts = ab.movedim(-3, -1)[outside].float()  # (n, 2)
+        out[outside] = torch.cdist(pts, _BINS_T.to(pts)).argmin(1)
+    return out
 
 
 # ----------------------------------------------------------------------------- RGB <-> Lab
@@ -169,6 +176,7 @@ def upsample_ab(
     L_full: torch.Tensor,
     mode: str = "guided",
     rows_per_chunk: int = 512,
+    eps: float = 2e-4,
 ) -> torch.Tensor:
     """(2, 64, 64) ab in Lab units -> (2, H, W) at the size of L_full (H, W) in [0, 100].
 
@@ -179,26 +187,69 @@ def upsample_ab(
         return F.interpolate(ab_field[None], size=(H, W), mode="bilinear", align_corners=False)[0]
     if mode != "guided":
         raise ValueError(f"unknown upsampling mode {mode!r} (guided or bilinear)")
-    # Solve the filter at a working resolution a few times the field's, where the
-    # guide still has the edges that matter but the box filters stay cheap.
-    scale = min(1.0, 256.0 / max(H, W))
-    h, w = max(8, round(H * scale)), max(8, round(W * scale))
-    guide_lo = F.interpolate(L_full[None, None], size=(h, w), mode="area")[0, 0] / 100.0
-    src_lo = F.interpolate(ab_field[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-    radius = max(1, round(min(h, w) / FIELD_SIZE))  # about one field cell
-    A, B = guided_coefficients(guide_lo, src_lo / AB_SCALE, radius=radius, eps=1e-3)
+    # Solve the filter where the field lives: the guide is the photo's L averaged onto
+    # the same 64 x 64 cells the field was predicted for (stretched like the field for
+    # non-square photos), radius one cell. Each cell then holds a local linear model
+    # ab = A * L + B; evaluating the upsampled models on the full-resolution L puts the
+    # colour edges on the photo's edges. Everything at full resolution is one bilinear
+    # resize and a multiply-add, which keeps live previews cheap.
+    n = ab_field.shape[-1]
+    guide_lo = F.interpolate(L_full[None, None], size=(n, n), mode="area")[0, 0] / 100.0
+    A, B = guided_coefficients(guide_lo, ab_field / AB_SCALE, radius=1, eps=eps)
+    AB = torch.cat([A, B])[None]  # (1, 4, n, n)
     out = torch.empty(2, H, W, dtype=L_full.dtype, device=L_full.device)
-    AB = torch.cat([A, B])[None]  # (1, 4, h, w)
     for y0 in range(0, H, rows_per_chunk):
         y1 = min(H, y0 + rows_per_chunk)
-        # Sample the coefficient maps at the chunk's pixel centres (align_corners=False).
-        ys = (torch.arange(y0, y1, dtype=torch.float32) + 0.5) / H * 2 - 1
-        xs = (torch.arange(W, dtype=torch.float32) + 0.5) / W * 2 - 1
-        grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None]
-        coef = F.grid_sample(AB, grid.to(AB), mode="bilinear", align_corners=False)[0]
+        coef = _resize_rows(AB, H, W, y0, y1)
         g = L_full[y0:y1] / 100.0
         out[:, y0:y1] = (coef[:2] * g + coef[2:]) * AB_SCALE
     return out
+
+
+def _resize_rows(x: torch.Tensor, H: int, W: int, y0: int, y1: int) -> torch.Tensor:
+    """Rows y0:y1 of the (align_corners=False) bilinear resize of x (1, C, h, w) to (H, W),
+    computed without the full-size result. Edge cells are clamped (no zero padding)."""
+    h = x.shape[-2]
+    ys = ((torch.arange(y0, y1, dtype=torch.float32) + 0.5) * h / H - 0.5).clamp_(0, h - 1)
+    i0 = ys.floor().long()
+    i1 = (i0 + 1).clamp_(max=h - 1)
+    fy = (ys - i0).to(x)[:, None]
+    rows = x[:, :, i0] * (1 - fy) + x[:, :, i1] * fy  # (1, C, y1 - y0, w): vertical first, small
+    return F.interpolate(rows, size=(y1 - y0, W), mode="bilinear", align_corners=False)[0]
+
+
+def _srgb8_table(n: int = 16384) -> torch.Tensor:
+    """Linear light in [0, 1] (n steps) -> 8-bit sRGB. The sRGB curve's pow is most of
+    Lab -> RGB's cost; at 1/16383 steps the table is within a fifth of a level."""
+    lin = torch.linspace(0, 1, n, dtype=torch.float64)
+    rgb = torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
+    return (rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
+_SRGB8 = _srgb8_table()
+
+
+def lab_to_rgb8(lab: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) Lab -> (H, W, 3) uint8 sRGB, pixel-interleaved like an image file.
+
+    The same arithmetic as `lab_to_rgb`, written per channel straight into the
+    interleaved layout, with the sRGB curve as a lookup: this is the per-pixel half of
+    every live preview.
+    """
+    L, a, b = lab.unbind(0)
+    fy = (L + 16) / 116
+
+    def inv_f(f: torch.Tensor) -> torch.Tensor:
+        return torch.where(f > 6 / 29, f * f * f, (f - 16 / 116) / _KAPPA)
+
+    x = inv_f(fy + a / 500) * float(_WHITE[0])
+    y = inv_f(fy) * float(_WHITE[1])
+    z = inv_f(fy - b / 200) * float(_WHITE[2])
+    m = _XYZ_TO_RGB.tolist()
+    n = len(_SRGB8) - 1
+    lin = torch.stack([x * r[0] + y * r[1] + z * r[2] for r in m], -1)  # (H, W, 3)
+    idx = lin.clamp_(0, 1).mul_(n).add_(0.5).long()
+    return _SRGB8.to(lab.device)[idx]
 
 
 def combine(
@@ -211,6 +262,5 @@ def combine(
     for y0 in range(0, H, rows_per_chunk):
         y1 = min(H, y0 + rows_per_chunk)
         lab = torch.cat([L_full[None, y0:y1], ab[:, y0:y1]])
-        rgb = lab_to_rgb(lab)
-        out[y0:y1] = (rgb * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+        out[y0:y1] = lab_to_rgb8(lab).cpu().numpy()
     return out

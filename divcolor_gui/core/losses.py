@@ -88,9 +88,7 @@ def vae_losses(
     return terms
 
 
-def mdn_loss(
-    z: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, variance: float
-) -> torch.Tensor:
+def mdn_loss(z: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, variance: float) -> torch.Tensor:
     """The closest-component loss: m = argmin_i ||z - mu_i||,
     -log pi_m + ||z - mu_m||^2 / (2 * variance), averaged over the batch.
 

@@ -33,7 +33,9 @@ def mae(pred: torch.Tensor, true: torch.Tensor, grid: bool = False) -> torch.Ten
     return err.flatten(1).mean(1)
 
 
-def weighted_mae(pred: torch.Tensor, true: torch.Tensor, bin_weights: torch.Tensor, grid: bool = False) -> torch.Tensor:
+def weighted_mae(
+    pred: torch.Tensor, true: torch.Tensor, bin_weights: torch.Tensor, grid: bool = False
+) -> torch.Tensor:
     err = (pred - true).abs().mean(1)  # (B, H, W)
     w = pixel_weights(true, bin_weights)
     if grid:

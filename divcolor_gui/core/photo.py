@@ -45,9 +45,7 @@ class Photo:
     def grey_input(self, size: int) -> torch.Tensor:
         """(1, 1, size, size) network input in [-1, 1]; the photo is squashed to a square,
         as in training, and the field is stretched back in `lab.combine`."""
-        L = torch.nn.functional.interpolate(
-            self.L[None, None], size=(size, size), mode="area"
-        )
+        L = torch.nn.functional.interpolate(self.L[None, None], size=(size, size), mode="area")
         return lab.l_to_net(L)
 
 
@@ -116,8 +114,8 @@ def read_rgb8(
                 w, h = img.size
                 if w * h > max_pixels:
                     raise PhotoError(
-                        f"{path.name}: {w}x{h} is {w * h / 1e6:.0f} megapixels, "
-                        f"more than the {max_pixels / 1e6:.0f} this program handles"
+                        f"{path.name}: {w}x{h} is {w * h / 1e6:.1f} megapixels, "
+                        f"more than the {max_pixels:,} pixels this program handles"
                     )
                 if min(w, h) < MIN_SIDE:
                     raise PhotoError(f"{path.name}: {w}x{h} is too small (under {MIN_SIDE} px)")
@@ -135,11 +133,11 @@ def read_rgb8(
     except PhotoError:
         raise
     except UnidentifiedImageError:
-        raise PhotoError(f"{path.name}: not an image file, or a format this program cannot read")
+        raise PhotoError(f"{path.name}: not an image file, or a format this program cannot read") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise PhotoError(f"{path.name}: the file is damaged or truncated ({e})") from e
     except MemoryError:
-        raise PhotoError(f"{path.name}: not enough memory to open this photo")
+        raise PhotoError(f"{path.name}: not enough memory to open this photo") from None
     if orientation in (2, 3, 4, 5, 6, 7, 8):
         rgb = np.asarray(ImageOps.exif_transpose(_orientation_stub(rgb, orientation)))
     return np.ascontiguousarray(rgb), mode
@@ -158,7 +156,7 @@ def is_colour_rgb8(rgb: np.ndarray, threshold: float = 3.0) -> bool:
     """True when a photo carries real colour: mean chroma (Lab units) above threshold,
     measured on a small copy. Sepia prints come out around 5-10 and count as colour
     for display, but training skips them by a stricter test (see trainer.data)."""
-    small = np.asarray(Image.fromarray(rgb).resize((64, 64), Image.BILINEAR))
+    small = np.array(Image.fromarray(rgb).resize((64, 64), Image.BILINEAR))  # writable for torch
     t = torch.from_numpy(small).permute(2, 0, 1).float() / 255
     ab = lab.rgb_to_lab(t)[1:]
     return float(ab.norm(dim=0).mean()) > threshold

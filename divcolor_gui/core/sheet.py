@@ -7,7 +7,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-def contact_sheet(grey_rgb: np.ndarray, results: list[tuple[float, np.ndarray]], tile_height: int = 256) -> Image.Image:
+def contact_sheet(
+    grey_rgb: np.ndarray, results: list[tuple[float, np.ndarray]], tile_height: int = 256
+) -> Image.Image:
     """grey_rgb (H, W, 3) uint8; results [(weight, (H, W, 3) uint8)] heaviest first."""
     H, W = grey_rgb.shape[:2]
     th = min(tile_height, H)

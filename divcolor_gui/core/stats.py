@@ -39,7 +39,9 @@ class DatasetStats:
         )  # fmt: skip
 
 
-def rebalancing_weights(hist: np.ndarray, mode: str = "smoothed", lam: float = 0.5, sigma: float = 5.0) -> np.ndarray:
+def rebalancing_weights(
+    hist: np.ndarray, mode: str = "smoothed", lam: float = 0.5, sigma: float = 5.0
+) -> np.ndarray:
     """Per-bin weights from an ab histogram (313,), normalised so E_p[w] = 1.
 
     smoothed: Zhang et al.'s w ~ ((1 - lam) * (p * G_sigma) + lam / Q)^-1, Gaussian

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .cgan import CGAN, CGANConfig, PatchDiscriminator, PatchDiscriminatorConfig, UNetConfig, UNetGenerator
 from .colornet import ColorNet, ColorNetConfig
 from .grey_encoder import GreyEncoder, GreyEncoderConfig
 from .mdn import MDN, MDNConfig
@@ -15,9 +16,13 @@ NETWORKS = {cls.__name__: (cls, cfg) for cls, cfg in [
     (SkipVAE, SkipVAEConfig),
     (MDN, MDNConfig),
     (GreyEncoder, GreyEncoderConfig),
+    (CGAN, CGANConfig),  # the cGAN baseline (generator + discriminator)
+    (UNetGenerator, UNetConfig),
+    (PatchDiscriminator, PatchDiscriminatorConfig),
 ]}  # fmt: skip
 
 __all__ = [
     "NETWORKS", "ColorNet", "ColorNetConfig", "GreyEncoder", "GreyEncoderConfig",
     "MDN", "MDNConfig", "SkipVAE", "SkipVAEConfig", "VAE", "VAEConfig",
+    "CGAN", "CGANConfig", "PatchDiscriminator", "PatchDiscriminatorConfig", "UNetConfig", "UNetGenerator",
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-""""Ours+skip" (paper Table 3): the VAE whose decoder also sees the grey image
+""" "Ours+skip" (paper Table 3): the VAE whose decoder also sees the grey image
 through skip connections, z multiplied with the 4x4 grey map. The same network,
 trained with prior sampling, is the CVAE baseline (paper section 6.3)."""
 

@@ -1,0 +1,600 @@
+"""The Colorize tab: open a photo, see its ranked colorizations, explore the latent space
+live, export. It wires the panels together; the slow steps are functions in jobs.py run by
+workers (worker.py), so the window never waits on torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressDialog,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from divcolor_gui.core.colorizer import Colorizer
+from divcolor_gui.core.photo import PHOTO_SUFFIXES, Photo
+from divcolor_gui.core.resources import available_models, user_models_dir
+
+from . import jobs
+from .decode_queue import DecodeQueue
+from .device_picker import DevicePicker
+from .images import to_qimage
+from .latent_explorer import LatentExplorer
+from .latent_space import LatentSpace
+from .model_picker import ModelPicker
+from .preview_panel import PreviewPanel
+from .settings import Settings
+from .tasks import TaskRunner
+from .thumbnail_strip import ThumbnailStrip
+from .worker import Worker
+
+# Above this many pixels a full-resolution render takes long enough to deserve a dialog.
+PROGRESS_PIXELS = 4_000_000
+EXPORT_FILTERS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;TIFF image (*.tif *.tiff)"
+_FILTER_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}
+
+
+class ColorizeTab(QWidget):
+    status_changed = Signal(str, str)  # key (model | device | analysis | decode | message), text
+    photo_opened = Signal(str)  # path
+    analysis_ready = Signal()  # thumbnails (and the first preview) are shown
+    preview_updated = Signal()  # the large view shows a newly decoded latent
+    model_ready = Signal(str)  # a model finished loading (its name)
+    exported = Signal(list)  # paths written
+    failed = Signal(str, str)  # title, one-line message (also shown in a box when interactive)
+    state_changed = Signal()  # what can be exported / copied changed
+
+    def __init__(
+        self,
+        settings: Settings,
+        model_override: str | None = None,
+        parent: QWidget | None = None,
+        cuda: bool | None = None,
+    ):
+        super().__init__(parent)
+        self.settings = settings
+        self.show_errors = True  # False in --screenshot / --self-test runs: nobody to click OK
+        self.runner = TaskRunner(self)
+        self.decoder = DecodeQueue(self.runner, self)
+
+        self.colorizer: Colorizer | None = None
+        self.photo: Photo | None = None
+        self.result: jobs.PhotoResult | None = None
+        self.space: LatentSpace | None = None
+        self.z: np.ndarray | None = None  # (d,) latent shown in the large view
+        self.field = None  # (2, 64, 64) its decoded field, what Export renders
+        self.preview_rgb: np.ndarray | None = None
+        self.component = 0  # the selected component (rank)
+        self.sample_latents: np.ndarray | None = None  # (n, d)
+        self._photo_token = 0
+        self._model_token = 0
+        self._samples_token = 0
+        self._model_loading = False
+        # The photo being opened or analyzed now: a model that finishes loading meanwhile
+        # must analyze it again, or its answer would come from the previous model.
+        self._inflight: Photo | str | Path | None = None
+        self._exporting = False
+        self._export_dialog: QProgressDialog | None = None
+        self._export_clipboard = False
+        self.last_decode_s = 0.0
+
+        self._cuda = cuda
+        self._build()
+        self.setAcceptDrops(True)
+
+        self.model_picker.model_chosen.connect(self._on_model_chosen)
+        self.device_picker.device_chosen.connect(self._on_device_chosen)
+        self.refresh_button.clicked.connect(lambda: self.refresh_models())
+        self.strip.component_clicked.connect(self.select_component)
+        self.strip.sample_clicked.connect(self.select_sample)
+        self.explorer.latent_changed.connect(self._request_latent)
+        self.explorer.more_like_this.connect(self.more_like_this)
+        self.explorer.reset_requested.connect(self.reset_exploration)
+        self.decoder.ready.connect(self._on_preview)
+        self.decoder.failed.connect(lambda msg: self._fail("Cannot decode", msg))
+
+        self.device_picker.select(settings["device"]) or self.device_picker.select("auto")
+        if model_override:
+            if Path(model_override).suffix == ".pt" or Path(model_override).is_file():
+                self.model_picker.add_file(Path(model_override))
+            chosen = self.model_picker.select(model_override)
+            if not chosen:
+                self._fail_later("Model not found", f"{model_override}: no such model or model file")
+        else:
+            chosen = self.model_picker.select(settings["model"])
+        if not chosen and self.model_picker.has_models():
+            self.model_picker.setCurrentIndex(0)
+        self._update_no_model_notice()
+        if self.model_picker.has_models():
+            self._load_model()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.model_picker = ModelPicker(self)
+        self.device_picker = DevicePicker(self, cuda=self._cuda)
+        self.refresh_button = QToolButton(self, text="↻")
+        self.refresh_button.setToolTip("Look for new models")
+        self.notice = QLabel(self)
+        self.notice.setWordWrap(True)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice.setStyleSheet(
+            "QLabel { background: #fff3cd; color: #5c4400; border: 1px solid #e0c068;"
+            " border-radius: 4px; padding: 6px; }"
+        )
+        self.notice.hide()
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model:", self))
+        top.addWidget(self.model_picker)
+        top.addWidget(self.refresh_button)
+        top.addSpacing(12)
+        top.addWidget(QLabel("Device:", self))
+        top.addWidget(self.device_picker)
+        top.addStretch(1)
+
+        self.preview = PreviewPanel(self)
+        self.explorer = LatentExplorer()
+        side = QScrollArea(self)
+        side.setWidgetResizable(True)
+        side.setWidget(self.explorer)
+        side.setMinimumWidth(300)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.preview)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setSizes([900, 340])
+        self.splitter.setCollapsible(0, False)
+
+        self.strip = ThumbnailStrip(self.settings["thumb_side"], self)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.strip)
+
+    def current_status(self) -> dict[str, str]:
+        """The status bar's fields as they stand (for a window connecting late)."""
+        c = self.colorizer
+        if c is not None:
+            return {"model": f"model: {c.name}", "device": f"device: {c.device}"}
+        if self._model_loading:
+            return {
+                "model": f"model: loading {self.model_picker.current_path().stem}…",
+                "device": "device: —",
+            }
+        return {"model": "model: none", "device": "device: —"}
+
+    def _update_no_model_notice(self) -> None:
+        if self.model_picker.has_models():
+            self.notice.hide()
+            self.strip.set_placeholder(
+                "Open a photo (File › Open, or drop it here) to see its colorizations."
+            )
+            return
+        self.notice.setText(
+            "<b>No colorization model is installed.</b> Photos open, but cannot be colorized yet. "
+            "Train a model in the <i>Trainer</i> tab (it appears here when saved), or copy a model file "
+            f"(.pt) into <code>{user_models_dir()}</code> and press ↻."
+        )
+        self.notice.show()
+        self.strip.set_placeholder("No model: colorizations will appear here once a model is installed.")
+        self.status_changed.emit("model", "model: none")
+
+    # ------------------------------------------------------------------ errors
+    def _fail(self, title: str, message: str) -> None:
+        self.failed.emit(title, message)
+        self.status_changed.emit("message", f"{title}: {message}")
+        if self.show_errors:
+            QMessageBox.warning(self, title, message)
+
+    def _fail_later(self, title: str, message: str) -> None:
+        # During construction nobody is connected yet, and a box before the window is odd.
+        QTimer.singleShot(0, lambda: self._fail(title, message))
+
+    # ------------------------------------------------------------------ models
+    def refresh_models(self, changed: str | None = None) -> None:
+        """Re-read the model folders: the Trainer tab saved, renamed or deleted a model
+        (`changed` is its path), or a file was copied in. Loads another model only when
+        the one in use is gone, or was itself rewritten."""
+        before = self.model_picker.current_path()
+        self.model_picker.refresh_models()
+        self._update_no_model_notice()
+        after = self.model_picker.current_path()
+        if after is None:
+            return
+        if before is None or after != before:
+            if before is None:
+                self.model_picker.select(self.settings["model"])
+            self._load_model()
+        elif changed and Path(changed).resolve() == after.resolve():
+            self._load_model()
+
+    def _on_model_chosen(self, path: str) -> None:
+        p = Path(path)
+        # Remember a name for models in the model folders, so moving the folder is harmless.
+        self.settings.set("model", p.stem if available_models().get(p.stem) == p else str(p))
+        self._load_model()
+
+    def _on_device_chosen(self, device: str) -> None:
+        self.settings.set("device", device)
+        self._load_model()
+
+    def _load_model(self) -> None:
+        path = self.model_picker.current_path()
+        if path is None:
+            return
+        self._model_token += 1
+        self._model_loading = True
+        self.status_changed.emit("model", f"model: loading {path.stem}…")
+        worker = Worker(_load_colorizer, path, self.device_picker.device(), self._model_token)
+        worker.finished.connect(self._on_model_loaded)
+        worker.failed.connect(self._on_model_failed)
+        self.runner.start(worker)
+
+    @Slot(object)
+    def _on_model_loaded(self, result: tuple[int, Colorizer]) -> None:
+        token, colorizer = result
+        if token != self._model_token:
+            return
+        self._model_loading = False
+        self.colorizer = colorizer
+        self.status_changed.emit("model", f"model: {colorizer.name}")
+        self.status_changed.emit("device", f"device: {colorizer.device}")
+        # A photo that is open (or being opened) is analyzed again by the new model.
+        source = self._inflight or self.photo
+        if source is not None:
+            self._start_open(source)
+        self.model_ready.emit(colorizer.name)
+
+    @Slot(str, str)
+    def _on_model_failed(self, message: str, _trace: str) -> None:
+        self._model_loading = False
+        name = self.model_picker.currentText()
+        self.status_changed.emit("model", f"model: {self.colorizer.name if self.colorizer else 'none'}")
+        self._fail("Cannot load the model", f"{name}: {message}")
+
+    # ------------------------------------------------------------------ photos
+    def open_dialog(self) -> None:
+        start = self.settings["last_open_dir"] or str(Path.home())
+        patterns = " ".join(f"*{s}" for s in PHOTO_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a photo", start, f"Photos ({patterns});;All files (*)"
+        )
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a photo; a bad file is reported in a box and the current photo stays."""
+        path = Path(path)
+        self.settings.set("last_open_dir", str(path.parent))
+        self.status_changed.emit("message", f"Opening {path.name}…")
+        self._start_open(path)
+
+    def _start_open(self, source: Photo | str | Path) -> None:
+        self._photo_token += 1
+        self._inflight = source
+        colorizer = None if self._model_loading else self.colorizer
+        worker = Worker(
+            jobs.open_photo_job,
+            colorizer,
+            source,
+            self.preview_side(),
+            self.settings["thumb_side"],
+            self._photo_token,
+        )
+        worker.finished.connect(self._on_photo_ready)
+        worker.failed.connect(self._on_photo_failed)
+        self.runner.start(worker)
+
+    def preview_side(self) -> int:
+        """Preview at screen resolution, capped (settings) so live decoding stays fluid."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        side = 1024
+        if screen is not None:
+            size = screen.size()
+            side = int(max(size.width(), size.height()) * screen.devicePixelRatio())
+        return max(256, min(int(self.settings["preview_max_side"]), side))
+
+    @Slot(object)
+    def _on_photo_ready(self, r: jobs.PhotoResult) -> None:
+        if r.token != self._photo_token:
+            return
+        self._inflight = None
+        new_photo = r.photo is not self.photo
+        self.photo, self.result = r.photo, r
+        self.sample_latents = None
+        path = r.photo.path
+        if new_photo and path is not None:
+            self.settings.add_recent(path)
+            self.photo_opened.emit(str(path))
+            if self.window() is not self:
+                self.window().setWindowTitle(f"{path.name} — divcolor")
+        self.preview.view.set_compare_image(r.compare)
+        self.preview.set_compare_label(r.photo.is_colour)
+        self.preview.compare_button.setEnabled(True)
+        if r.analysis is None:
+            # No model: show the photo as it is, and nothing to explore.
+            self.space = None
+            self.z = self.field = self.preview_rgb = None
+            self.decoder.set_target(None, None, self.preview_side())
+            self.strip.clear()
+            self.explorer.set_space(None)
+            self.preview.view.set_image(r.compare, photo_width=r.photo.size[0], fit=new_photo)
+            name = path.name if path else "photo"
+            self.status_changed.emit("message", f"{name}: shown as it is (no model to colorize it)")
+            self.state_changed.emit()
+            if not self._model_loading:
+                self._update_no_model_notice()
+            return
+        a = r.analysis
+        self.space = LatentSpace(a.means.numpy(), a.weights, self.colorizer.mdn.cfg.variance**0.5)
+        self.decoder.set_target(self.colorizer, a, self.preview_side())
+        self.component = 0
+        self.z, self.field, self.preview_rgb = self.space.mean(0), r.field, r.preview
+        self.strip.set_components(r.thumbs, a.weights)
+        self.explorer.set_space(self.space)
+        self.preview.view.set_image(r.preview, photo_width=r.photo.size[0], fit=new_photo)
+        w, h = r.photo.size
+        self.status_changed.emit("analysis", f"analysis {r.seconds * 1000:.0f} ms ({w}×{h})")
+        self.status_changed.emit(
+            "message", f"{path.name if path else 'photo'}: {a.weights.size} colorizations"
+        )
+        self.state_changed.emit()
+        self.analysis_ready.emit()
+
+    @Slot(str, str)
+    def _on_photo_failed(self, message: str, _trace: str) -> None:
+        self._inflight = None
+        self._fail("Cannot open the photo", message)
+
+    # ------------------------------------------------------------------ exploring
+    def select_component(self, i: int) -> None:
+        if self.space is None or not 0 <= i < self.space.k:
+            return
+        self.component = i
+        self.strip.select_component(i)
+        self.explorer.reset(i)
+        self._request_latent(self.space.mean(i))
+
+    def select_sample(self, j: int) -> None:
+        if self.sample_latents is None or not 0 <= j < len(self.sample_latents):
+            return
+        self.strip.select_sample(j)
+        z = self.sample_latents[j]
+        self.explorer.show_latent(z)
+        self._request_latent(z)
+
+    def more_like_this(self) -> None:
+        if self.space is None or self.colorizer is None or self.result is None:
+            return
+        self._samples_token += 1
+        worker = Worker(
+            jobs.samples_job, self.colorizer, self.result.analysis, self.component,
+            int(self.settings["samples"]), float(self.settings["sample_scale"]),
+            self.settings["thumb_side"], None, (self._photo_token, self._samples_token),
+        )  # fmt: skip
+        worker.finished.connect(self._on_samples)
+        worker.failed.connect(self._on_samples_failed)
+        self.runner.start(worker)
+
+    @Slot(object)
+    def _on_samples(self, r: jobs.SamplesResult) -> None:
+        if r.token != (self._photo_token, self._samples_token):
+            return
+        self.sample_latents = r.latents
+        self.strip.set_samples(r.thumbs, r.component)
+        self.strip.select_component(self.component)
+
+    @Slot(str, str)
+    def _on_samples_failed(self, message: str, _trace: str) -> None:
+        self._fail("Cannot sample", message)
+
+    def reset_exploration(self) -> None:
+        """Back to the components: samples gone, sliders at rest, the selected component shown."""
+        if self.space is None:
+            return
+        self.sample_latents = None
+        self.strip.clear_samples()
+        self.select_component(self.component)
+
+    def _request_latent(self, z: np.ndarray) -> None:
+        self.decoder.request(z)
+
+    @Slot(object)
+    def _on_preview(self, r: jobs.PreviewResult) -> None:
+        self.z, self.field, self.preview_rgb = r.z, r.field, r.rgb
+        self.last_decode_s = r.seconds
+        self.preview.view.set_image(r.rgb)
+        self.status_changed.emit("decode", f"decode {r.seconds * 1000:.0f} ms")
+        self.preview_updated.emit()
+
+    # ------------------------------------------------------------------ export
+    def can_export(self) -> bool:
+        return self.field is not None and self.photo is not None and self.colorizer is not None
+
+    def _export_dir(self) -> Path:
+        d = self.settings["last_export_dir"]
+        if d and Path(d).is_dir():
+            return Path(d)
+        if self.photo is not None and self.photo.path is not None:
+            return self.photo.path.parent
+        return Path.home()
+
+    def _progress(self, text: str, maximum: int, cancellable: bool) -> QProgressDialog:
+        dlg = QProgressDialog(text, "Cancel" if cancellable else None, 0, maximum, self)
+        dlg.setWindowTitle("divcolor")
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setMinimumDuration(0)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.setValue(0)
+        return dlg
+
+    def export_current(self) -> None:
+        """Save the shown result at full resolution; the save dialog asks before overwriting."""
+        if not self.can_export() or self._exporting:
+            return
+        suggested = self._export_dir() / jobs.suggest_name(self.photo.path, ".png")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export colorization", str(suggested), EXPORT_FILTERS
+        )
+        if not path:
+            return
+        path = Path(path)
+        if path.suffix.lower() not in jobs.SAVE_FORMATS:
+            path = path.with_name(path.name + _FILTER_SUFFIX.get((chosen or "PNG").split()[0], ".png"))
+        self.settings.set("last_export_dir", str(path.parent))
+        worker = Worker(
+            jobs.render_and_save_job,
+            self.colorizer,
+            self.photo,
+            self.field,
+            path,
+            int(self.settings["jpeg_quality"]),
+        )
+        self._run_export(worker, f"Rendering {path.name} at full resolution…", 0, cancellable=False)
+
+    def export_all(self) -> None:
+        """The top-k components at full resolution into a folder; asks before overwriting."""
+        if self.result is None or self.result.analysis is None or self._exporting:
+            return
+        folder = QFileDialog.getExistingDirectory(
+            self, "Export the top colorizations to", str(self._export_dir())
+        )
+        if not folder:
+            return
+        folder = Path(folder)
+        k = max(1, min(int(self.settings["export_top_k"]), self.space.k))
+        suffix = "." + self.settings["export_format"]
+        paths = [folder / jobs.suggest_name(self.photo.path, suffix, i + 1) for i in range(k)]
+        existing = [p for p in paths if p.exists()]
+        if existing:
+            names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
+            answer = QMessageBox.question(
+                self,
+                "Replace files?",
+                f"{len(existing)} of the {k} files already exist in {folder}:\n{names}\n\nReplace them?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.settings.set("last_export_dir", str(folder))
+        worker = Worker(
+            jobs.export_all_job,
+            self.colorizer,
+            self.result.analysis,
+            paths,
+            int(self.settings["jpeg_quality"]),
+        )
+        self._run_export(worker, f"Exporting the top {k} colorizations…", k, cancellable=True)
+
+    def copy_to_clipboard(self) -> None:
+        if not self.can_export() or self._exporting:
+            return
+        worker = Worker(jobs.render_full_job, self.colorizer, self.photo, self.field)
+        self._run_export(worker, "Rendering for the clipboard…", 0, cancellable=False, clipboard=True)
+
+    def _run_export(
+        self, worker: Worker, text: str, steps: int, cancellable: bool, clipboard: bool = False
+    ) -> None:
+        self._exporting = True
+        self.state_changed.emit()
+        w, h = self.photo.size
+        dlg = None
+        if steps > 1 or w * h > PROGRESS_PIXELS:
+            dlg = self._progress(text, steps, cancellable)
+            if cancellable:
+                # A lambda runs in the GUI thread at once; a bound method of the worker would be
+                # queued to the worker's thread, which is busy rendering until the very end.
+                dlg.canceled.connect(lambda: worker.cancel())
+            dlg.show()
+        self._export_dialog = dlg
+        self._export_clipboard = clipboard
+        worker.progress.connect(self._on_export_progress)
+        worker.finished.connect(self._on_export_done)
+        worker.failed.connect(self._on_export_failed)
+        worker.cancelled.connect(self._on_export_cancelled)
+        self.status_changed.emit("message", text)
+        self.runner.start(worker)
+
+    @Slot(object)
+    def _on_export_progress(self, rec: tuple[int, int]) -> None:
+        if self._export_dialog is not None and isinstance(rec, tuple):
+            self._export_dialog.setValue(rec[0])
+
+    def _end_export(self) -> None:
+        self._exporting = False
+        if self._export_dialog is not None:
+            self._export_dialog.close()
+            self._export_dialog.deleteLater()
+            self._export_dialog = None
+        self.state_changed.emit()
+
+    @Slot(object)
+    def _on_export_done(self, result) -> None:
+        self._end_export()
+        if self._export_clipboard:
+            QGuiApplication.clipboard().setImage(to_qimage(result))
+            h, w = result.shape[:2]
+            self.status_changed.emit("message", f"Copied the colorization ({w}×{h}) to the clipboard")
+            return
+        paths = result if isinstance(result, list) else [result]
+        where = paths[0].parent if len(paths) > 1 else paths[0]
+        self.status_changed.emit(
+            "message", f"Exported {len(paths)} file{'s' if len(paths) > 1 else ''}: {where}"
+        )
+        self.exported.emit([str(p) for p in paths])
+
+    @Slot(str, str)
+    def _on_export_failed(self, message: str, _trace: str) -> None:
+        self._end_export()
+        self._fail("Export failed", message)
+
+    @Slot()
+    def _on_export_cancelled(self) -> None:
+        self._end_export()
+        self.status_changed.emit("message", "Export cancelled (files already written are kept)")
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_path(files[0])
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        """Stop and wait for every worker (called when the window closes)."""
+        self.decoder.set_target(None, None, self.preview_side())
+        self.runner.shutdown()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _load_colorizer(path: Path, device: str, token: int) -> tuple[int, Colorizer]:
+    return token, Colorizer.load(path, device)

@@ -1,0 +1,118 @@
+"""Starting the app: `divcolor gui [IMAGE] [--screenshot OUT.png] [--self-test]`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+APP_NAME = "divcolor"
+SCREENSHOT_TIMEOUT_S = 600
+
+
+def make_app():
+    """The QApplication (created once), named so Qt's own paths say divcolor."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    _set_window_icon(app)
+    return app
+
+
+def _set_window_icon(app) -> None:
+    """The app's icon on every window (title bar, task switcher), from the resources that
+    ship beside the code or inside the packaged app."""
+    from PySide6.QtGui import QIcon
+
+    from divcolor_gui.core.resources import resource_path
+
+    try:
+        app.setWindowIcon(QIcon(str(resource_path("icons", "divcolor.png"))))
+    except FileNotFoundError as e:  # an install without resources/icons: Qt's default icon
+        print(f"divcolor: {e}", file=sys.stderr)
+
+
+def run_app(args) -> int:
+    if getattr(args, "self_test", False):
+        from divcolor_gui.self_test import run_self_test
+
+        return run_self_test(model=args.model, device=args.device)
+    from PySide6.QtCore import QTimer
+
+    from .main_window import MainWindow
+    from .settings import Settings
+
+    app = make_app()
+    screenshot = getattr(args, "screenshot", None)
+    overrides = {"device": args.device} if getattr(args, "device", "auto") not in (None, "auto") else {}
+    # A screenshot is a reproducible picture of the defaults: it neither reads nor writes the
+    # user's settings and window geometry.
+    settings = Settings(overrides=overrides, persist=not screenshot)
+    window = MainWindow(settings, model_override=args.model, remember_geometry=not screenshot)
+    if screenshot:
+        return _screenshot(app, window, args.image, Path(screenshot))
+    window.show()
+    if args.image:
+        window.colorize.open_path(args.image)
+    # Ctrl+C in the terminal closes the window properly (workers stopped) instead of being
+    # swallowed by Qt's event loop; the timer lets Python run its signal handler.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    tick = QTimer(window)
+    tick.start(250)
+    tick.timeout.connect(lambda: None)
+    return app.exec()
+
+
+def _screenshot(app, window, image: str | None, out: Path) -> int:
+    """Open the photo, wait for the thumbnails, save a grab of the window, exit."""
+    from PySide6.QtCore import QTimer
+
+    tab = window.colorize
+    tab.show_errors = False
+    result = {"rc": 1}
+
+    def finish(rc: int, message: str | None = None) -> None:
+        if message:
+            print(f"divcolor: {message}", file=sys.stderr)
+        result["rc"] = rc
+        window.close()
+        app.exit(rc)
+
+    def grab() -> None:
+        app.processEvents()  # let the strip lay out its new thumbnails
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(out)):
+            finish(1, f"cannot write {out}")
+        else:
+            finish(0)
+
+    def later() -> None:
+        QTimer.singleShot(100, grab)
+
+    tab.failed.connect(lambda title, msg: finish(1, f"{title}: {msg}"))
+    has_model = tab.model_picker.has_models()
+    if not has_model:
+        print("divcolor: no model installed; the screenshot shows no colorizations", file=sys.stderr)
+    if image:
+        if has_model:
+            tab.analysis_ready.connect(later)
+        else:
+            tab.photo_opened.connect(lambda _p: later())
+        # Opened once the model is loaded, so the first analysis is the model's.
+        if has_model:
+            tab.model_ready.connect(lambda _n: tab.open_path(image) if tab.photo is None else None)
+        else:
+            tab.open_path(image)
+    elif has_model:
+        tab.model_ready.connect(lambda _n: later())
+    else:
+        QTimer.singleShot(0, later)
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_S * 1000, lambda: finish(1, "timed out waiting for the thumbnails"))
+    window.show()
+    app.exec()
+    return result["rc"]

@@ -1,0 +1,100 @@
+"""The model card: a short Markdown file beside a trained model saying what it was
+trained on, how, and how far it got, so a model file found months later explains
+itself. Qt-free; everything comes from the model file's own meta."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from divcolor_gui.core.checkpoint import read_model_dict
+
+STAGE_TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
+
+
+def _fmt_time(s: float) -> str:
+    if s < 10:
+        return f"{s:.1f} s"
+    s = int(round(s))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s // 60 % 60:02d} min"
+
+
+def _fmt_losses(d: dict | None) -> str:
+    if not d:
+        return "-"
+    return ", ".join(f"{k} {v:.4g}" for k, v in d.items())
+
+
+def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = None) -> str:
+    """Markdown for a model's meta; `requested` (stage -> epochs asked for) lets the
+    card say whether the run finished or stopped early."""
+    progress: dict = meta.get("progress") or {}
+    requested = requested or {}
+    stages = [s for s in STAGE_TITLES if s in progress or s in requested]
+    done = all(progress.get(s, 0) >= n for s, n in requested.items())
+    split = meta.get("split") or {}
+    skipped: dict = meta.get("skipped") or {}
+    n_skip = sum(skipped.values())
+    why = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items()))
+    used = split.get("n_train", 0) + split.get("n_val", 0)
+    reused = meta.get("features_from")
+    wall: dict = meta.get("wall_s") or {}
+    lw: dict = meta.get("loss_weights") or {}
+
+    epochs = ", ".join(
+        f"{STAGE_TITLES[s]} {progress.get(s, 0)}" + (f"/{requested[s]}" if s in requested else "")
+        for s in stages
+    )
+    rows = [
+        ("Photos", f"`{meta.get('trained_on', '?')}` (searched recursively)"),
+        (
+            "Colour photos used",
+            f"{used} ({split.get('n_train', 0)} training, {split.get('n_val', 0)} validation)",
+        ),
+        ("Skipped", f"{n_skip} ({why})" if n_skip else "none"),
+        ("Size preset", str(meta.get("preset", "?"))),
+        (
+            "Feature network",
+            f"reused, frozen, from `{Path(reused['model']).name}`" if reused else "trained with this model",
+        ),
+        ("Epochs", epochs or "none finished"),
+        ("Status", "complete" if done else "stopped early: press Resume in the Trainer tab to continue"),
+        ("Batch size", str(meta.get("batch_size", "?"))),
+        ("Loss weights", ", ".join(f"{k} {v:g}" for k, v in lw.items()) or "?"),
+        ("L_hist weighting", str(meta.get("weighting", "?"))),
+        ("Device", f"{meta.get('device', '?')} on {meta.get('host', '?')}, torch {meta.get('torch', '?')}"),
+        (
+            "Wall time",
+            f"{_fmt_time(sum(wall.values()))} ("
+            + ", ".join(f"{STAGE_TITLES.get(s, s)} {_fmt_time(t)}" for s, t in wall.items())
+            + ")"
+            if wall
+            else "-",
+        ),
+        ("Created", str(meta.get("created", "?"))),
+    ]
+    lines = [f"# {name}", "", "A divcolor colorization model (Deshpande et al., CVPR 2017).", ""]
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    history: dict = meta.get("history") or {}
+    finals = [(s, history[s][-1]) for s in STAGE_TITLES if history.get(s)]
+    if finals:
+        lines += ["", "## Final losses", "", "| Stage | Epoch | Training | Validation |", "|---|---|---|---|"]
+        for s, h in finals:
+            lines.append(
+                f"| {STAGE_TITLES[s]} | {h.get('epoch', '?')} | {_fmt_losses(h.get('train'))} | {_fmt_losses(h.get('val'))} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_model_card(model_path: Path, requested: dict[str, int] | None = None) -> Path:
+    """Write `<model>.md` beside the model from the file's meta; returns its path."""
+    model_path = Path(model_path)
+    meta = read_model_dict(model_path)["meta"] or {}
+    card = model_path.with_suffix(".md")
+    tmp = card.with_name("." + card.name + ".tmp")
+    tmp.write_text(model_card_text(meta, model_path.stem, requested), encoding="utf-8")
+    tmp.replace(card)  # never a half-written card beside the model
+    return card

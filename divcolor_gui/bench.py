@@ -1,0 +1,150 @@
+"""`divcolor bench`: how fast this machine colorizes, Qt-free.
+
+Medians over repeated runs after a warm-up:
+  analyze_ms  load a 12-megapixel JPEG + grey features + MDN (Colorizer.analyze)
+  decode_ms   one latent -> one 64x64 colour field
+  preview_ms  one latent -> preview pixels at 1024 px (decode + render(max_side=1024)),
+              what each live slider update costs in the app
+  export_ms   the full-resolution render of the 12-megapixel photo
+  rss_mb      peak resident memory of the whole run
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PHOTO_SIZE = (4000, 3000)  # width, height: 12 megapixels
+PREVIEW_SIDE = 1024
+PREVIEW_TARGET_PER_S = 20  # the app's goal for live slider updates
+# (warm-up runs, measured runs) per figure: enough for a stable median in under a minute or so
+RUNS = {"analyze": (1, 5), "decode": (5, 30), "preview": (3, 15), "export": (1, 3)}
+KEYS = ("analyze_ms", "decode_ms", "preview_ms", "export_ms", "rss_mb")
+
+
+def _photo_rgb(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A generated photo with smooth regions and fine texture, so the JPEG is realistic in
+    size and decoding cost (pure noise would be far bigger, a flat field far smaller)."""
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 255, size=(max(2, height // 200), max(2, width // 200), 3)).astype(np.uint8)
+    from PIL import Image
+
+    base = np.asarray(
+        Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), dtype=np.int16
+    )
+    texture = rng.integers(-12, 13, size=(height, width, 1), dtype=np.int16)
+    return np.clip(base + texture, 0, 255).astype(np.uint8)
+
+
+def _timed(fn, warmup: int, runs: int) -> tuple[float, float]:
+    """(median wall ms, median CPU ms) of fn(); CPU time shows the cost when other work
+    competes for the cores and wall time is inflated."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def measure(colorizer, photo_size: tuple[int, int] | None = None, runs: dict | None = None) -> dict:
+    """The figures for one loaded Colorizer; keys as in KEYS (plus cpu_* for the table)."""
+    import torch
+    from PIL import Image
+
+    from divcolor_gui.core.photo import load_photo
+
+    photo_size = photo_size or PHOTO_SIZE
+    runs = {**RUNS, **(runs or {})}
+    with tempfile.TemporaryDirectory(prefix="divcolor-bench-") as tmp:
+        path = Path(tmp) / "bench.jpg"
+        Image.fromarray(_photo_rgb(*photo_size)).save(path, quality=90)
+
+        state: dict = {}
+
+        def analyze():
+            state["a"] = colorizer.analyze(load_photo(path))
+
+        analyze_ms, analyze_cpu = _timed(analyze, *runs["analyze"])
+        a = state["a"]
+        z = a.means[:1]  # (1, d)
+
+        decode_ms, decode_cpu = _timed(lambda: colorizer.decode(z), *runs["decode"])
+
+        def preview():
+            f = colorizer.decode(z)[0]
+            return colorizer.render(a, f, max_side=PREVIEW_SIDE)
+
+        preview_ms, preview_cpu = _timed(preview, *runs["preview"])
+        field = colorizer.decode(z)[0]
+        export_ms, export_cpu = _timed(lambda: colorizer.render(a.photo, field), *runs["export"])
+    return {
+        "analyze_ms": round(analyze_ms, 1),
+        "decode_ms": round(decode_ms, 2),
+        "preview_ms": round(preview_ms, 1),
+        "export_ms": round(export_ms, 1),
+        "rss_mb": round(_peak_rss_mb(), 1),
+        "cpu": {
+            "analyze_ms": round(analyze_cpu, 1),
+            "decode_ms": round(decode_cpu, 2),
+            "preview_ms": round(preview_cpu, 1),
+            "export_ms": round(export_cpu, 1),
+        },
+        "threads": torch.get_num_threads(),
+        "photo": f"{photo_size[0]}x{photo_size[1]}",
+    }
+
+
+def format_table(fig: dict, model: str, device: str) -> str:
+    rows = [
+        ("analyze", "analyze_ms", f"load {fig['photo']} JPEG + features + MDN"),
+        ("decode", "decode_ms", "one latent -> 64x64 field"),
+        ("preview", "preview_ms", f"decode + render at {PREVIEW_SIDE} px"),
+        ("export", "export_ms", f"full-resolution render ({fig['photo']})"),
+    ]
+    lines = [
+        f"model {model} on {device}, {fig['threads']} torch threads (medians after warm-up)",
+        f"{'':<9}{'wall ms':>10}{'cpu ms':>10}  what",
+    ]
+    for name, key, what in rows:
+        lines.append(f"{name:<9}{fig[key]:>10.1f}{fig['cpu'][key]:>10.1f}  {what}")
+    rate = 1000.0 / fig["preview_ms"] if fig["preview_ms"] > 0 else float("inf")
+    verdict = "meets" if rate >= PREVIEW_TARGET_PER_S else "below"
+    lines.append(
+        f"live previews: {rate:.1f} updates/s at {PREVIEW_SIDE} px ({verdict} the {PREVIEW_TARGET_PER_S}/s target)"
+    )
+    lines.append(f"peak memory: {fig['rss_mb']:.0f} MB resident")
+    return "\n".join(lines)
+
+
+def run_bench(args) -> int:
+    from divcolor_gui.core.checkpoint import ModelFileError
+    from divcolor_gui.core.colorizer import Colorizer
+
+    try:
+        colorizer = Colorizer.load(args.model, args.device)
+    except (ModelFileError, FileNotFoundError, ValueError) as e:
+        print(f"divcolor: error: {e}", file=sys.stderr)
+        return 2
+    fig = measure(colorizer)
+    record = {"model": colorizer.name, "device": str(colorizer.device), **{k: fig[k] for k in KEYS}}
+    print(format_table(fig, record["model"], record["device"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+    return 0

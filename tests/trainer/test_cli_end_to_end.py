@@ -1,0 +1,163 @@
+"""`divcolor` as a user runs it (python -m divcolor_gui, in a subprocess) on the model
+trained in conftest: colorize, eval, train's refusals, and a Qt-free train + colorize."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def divcolor(args: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "divcolor_gui", *map(str, args)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_colorize_writes_full_resolution_modes_and_fails_on_the_bad_file(
+    trained_model, tmp_path, subprocess_env, photo_factory
+):
+    img = tmp_path / "street.jpg"
+    Image.fromarray(photo_factory(60, 90, seed=77)).save(img, quality=92)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "out"
+    r = divcolor(
+        [
+            "colorize",
+            img,
+            bad,
+            "-k",
+            "3",
+            "-o",
+            out,
+            "--model",
+            trained_model.path,
+            "--json",
+            "--device",
+            "cpu",
+        ],
+        subprocess_env,
+    )
+    assert r.returncode == 1, r.stderr  # one file failed
+
+    for i in (1, 2, 3):
+        mode = out / f"street_mode{i}.png"
+        assert mode.is_file()
+        with Image.open(mode) as im:
+            assert im.size == (90, 60) and im.mode == "RGB"
+    assert not (out / "street_mode4.png").exists()
+    sheet = out / "street_sheet.jpg"
+    with Image.open(sheet) as im:
+        assert im.width > im.height  # input + 3 modes side by side
+
+    lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert len(lines) == 2
+    ok, failed = lines
+    assert ok["image"] == str(img) and ok["size"] == [90, 60] and ok["model"] == "tiny"
+    assert [m["rank"] for m in ok["modes"]] == [1, 2, 3]
+    weights = [m["weight"] for m in ok["modes"]]
+    assert weights == sorted(weights, reverse=True) and 0 < sum(weights) <= 1 + 1e-6
+    assert [Path(m["file"]).name for m in ok["modes"]] == [f"street_mode{i}.png" for i in (1, 2, 3)]
+    assert Path(ok["sheet"]) == sheet
+    assert failed["image"] == str(bad) and failed["error"] and "\n" not in failed["error"]
+    err_lines = [ln for ln in r.stderr.splitlines() if "bad.jpg" in ln]
+    assert len(err_lines) == 1
+
+
+def test_colorize_does_not_overwrite_without_force(trained_model, tmp_path, subprocess_env, photo_factory):
+    img = tmp_path / "p.png"
+    Image.fromarray(photo_factory(40, 40, seed=1)).save(img)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "p_mode1.png").write_bytes(b"mine")
+    r = divcolor(
+        ["colorize", img, "-k", "1", "-o", out, "--model", trained_model.path, "--device", "cpu"],
+        subprocess_env,
+    )
+    assert r.returncode == 1
+    assert (out / "p_mode1.png").read_bytes() == b"mine"
+    assert "--force" in r.stderr
+
+
+def test_eval_writes_the_papers_metrics(trained_model, tmp_path, subprocess_env):
+    out = tmp_path / "metrics.json"
+    r = divcolor(
+        [
+            "eval",
+            "--data",
+            trained_model.folder.root,
+            "--model",
+            trained_model.path,
+            "--json",
+            out,
+            "--device",
+            "cpu",
+        ],
+        subprocess_env,
+    )
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    for key in ("vae_mae", "vae_wmae", "eob", "var"):
+        assert isinstance(res[key], float) and math.isfinite(res[key]) and res[key] >= 0, key
+    assert res["vae_mae"] < 1 and res["eob"] < 1  # ab/128: errors are fractions
+    assert res["split"] == "val" and res["n_images"] >= 1  # the folder it was trained on: its val split
+    assert "VAE MAE" in r.stdout
+
+
+def test_train_into_an_existing_model_fails_with_exit_2(trained_model, subprocess_env):
+    before = trained_model.path.read_bytes()
+    r = divcolor(["train", "--data", trained_model.folder.root, "--out", trained_model.path, "--preset", "tiny",
+                  "--device", "cpu"], subprocess_env)  # fmt: skip
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("divcolor: error:") and "exists" in lines[0] and "--resume" in lines[0]
+    assert trained_model.path.read_bytes() == before
+
+
+def test_train_and_colorize_with_qt_blocked(photo_folder, tmp_path, subprocess_env, photo_factory):
+    """The whole Qt-free path on a "server without Qt": `divcolor train` then `colorize`
+    through cli.main, in an interpreter that refuses every Qt import."""
+    img = tmp_path / "q.png"
+    Image.fromarray(photo_factory(50, 70, seed=8)).save(img)
+    model, out = tmp_path / "noqt.pt", tmp_path / "noqt_out"
+    code = textwrap.dedent(
+        f"""
+        import sys
+        BLOCKED = ("PySide6", "shiboken6", "pyqtgraph")
+        class NoQt:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, NoQt())
+        from divcolor_gui.cli import main
+        rc = main(["train", "--data", {str(photo_folder.root)!r}, "--out", {str(model)!r}, "--preset", "tiny",
+                   "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--max-images", "16"])
+        assert rc == 0, rc
+        rc = main(["colorize", {str(img)!r}, "-k", "2", "-o", {str(out)!r}, "--model", {str(model)!r}, "--device", "cpu"])
+        assert rc == 0, rc
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        assert not loaded, loaded
+        print("NO-QT PIPELINE OK")
+        """
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "NO-QT PIPELINE OK" in r.stdout
+    assert model.is_file() and (out / "q_mode2.png").is_file()

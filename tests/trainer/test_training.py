@@ -1,0 +1,224 @@
+"""End-to-end training of a `tiny` model on a generated folder: what is skipped, what
+is yielded, what is saved; cancel and resume; refusing to overwrite; reusing features."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from divcolor_gui.core.checkpoint import load_model
+from trainer.data import ScanProgress, scan_folder
+from trainer.run import TrainConfig, TrainingError, resume_path, run_training
+from trainer.stages import Progress
+
+EPOCHS = {"features": 1, "vae": 2, "mdn": 1}
+BATCH = 8
+
+
+def _expected_split(files: list[str], val_fraction: float = 0.05) -> tuple[int, int]:
+    """The documented rule, by hand: crc32(relative path) % 10000 < val_fraction * 10000,
+    and at least one photo held out."""
+    n_val = sum(zlib.crc32(f.encode()) % 10000 < round(val_fraction * 10000) for f in files)
+    n_val = max(n_val, 1)
+    return len(files) - n_val, n_val
+
+
+def _state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def _same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------------- the shared run
+
+
+def test_scan_skips_the_right_files(trained_model, divcolor_home, monkeypatch, run_to_end):
+    folder = trained_model.folder
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    _, data = run_to_end(scan_folder(folder.root, size=64))  # the cache from training, reused
+    assert sorted(data.files) == sorted(folder.colour)
+    assert data.skip_counts == {"greyscale": 1, "unreadable": 1, "not a photo": 1}
+    assert data.skipped["greyscale"] == [folder.grey]
+    assert data.skipped["unreadable"] == [folder.junk]
+    assert data.skipped["not a photo"] == [folder.text]
+    assert data.images.shape == (30, 64, 64, 3) and data.images.dtype == np.uint8
+    # The cache lives under DIVCOLOR_HOME, not in the user's folders.
+    assert list((divcolor_home / "cache").glob("*/images.npy"))
+
+
+def test_cached_images_are_the_photos(trained_model, divcolor_home, monkeypatch, run_to_end, photo_factory):
+    """Row i of the cache is photo files[i], downsized: compare one against its source."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    _, data = run_to_end(scan_folder(trained_model.folder.root, size=64))
+    i = data.files.index("img_03.jpg")
+    src = photo_factory(96, 96, seed=103).astype(np.float32)
+    small = src.reshape(32, 3, 32, 3, 3).mean((1, 3))  # 3x3 block means: 32x32
+    got = data.images[i].astype(np.float32).reshape(32, 2, 32, 2, 3).mean((1, 3))
+    assert np.abs(got - small).mean() < 12  # same picture (JPEG and resampling aside)
+
+
+def test_progress_records(trained_model):
+    recs = trained_model.records
+    assert isinstance(recs[0], ScanProgress)
+    scans = [r for r in recs if isinstance(r, ScanProgress)]
+    assert scans[-1].done == scans[-1].total == 32  # 30 colour + grey + junk .jpg (the .txt is no candidate)
+    assert scans[-1].usable == 30 and scans[-1].skipped == 3
+    progress = [r for r in recs if isinstance(r, Progress)]
+    assert [r.stage for r in progress] == sorted(
+        (r.stage for r in progress), key=["features", "vae", "mdn"].index
+    )
+    n_train, _ = _expected_split(trained_model.folder.colour)
+    steps = math.ceil(n_train / BATCH)
+    for stage, epochs in EPOCHS.items():
+        rs = [r for r in progress if r.stage == stage]
+        assert len(rs) == epochs * (steps + 1), stage
+        for e in range(epochs):
+            chunk = rs[e * (steps + 1) : (e + 1) * (steps + 1)]
+            assert [(r.kind, r.epoch, r.step) for r in chunk] == [
+                ("step", e + 1, s) for s in range(1, steps + 1)
+            ] + [("epoch", e + 1, steps)]
+            assert all(r.epochs == epochs and r.steps == steps for r in chunk)
+            end = chunk[-1]
+            assert end.val and all(math.isfinite(v) for v in end.val.values())
+            assert all(math.isfinite(v) for v in end.losses.values())
+            assert end.preview is not None and end.preview.dtype == np.uint8 and end.preview.ndim == 3
+    vae_end = [r for r in progress if r.stage == "vae" and r.kind == "epoch"][-1]
+    assert {"hist", "mah", "grad", "kl", "loss"} <= set(vae_end.losses)
+    assert "mae" in vae_end.val and "eob" in [r for r in progress if r.kind == "epoch"][-1].val
+
+
+def test_saved_model(trained_model):
+    bundle = load_model(trained_model.path, "cpu")
+    assert set(bundle.nets) == {"features", "vae", "mdn"}
+    assert bundle.nets["vae"].cfg.z_dim == 16 and bundle.nets["mdn"].cfg.z_dim == 16
+    meta = bundle.meta
+    assert meta["progress"] == EPOCHS and meta["epochs"] == EPOCHS
+    assert meta["preset"] == "tiny" and meta["name"] == "tiny"
+    assert meta["trained_on"] == str(trained_model.folder.root.resolve())
+    assert meta["skipped"] == {"greyscale": 1, "unreadable": 1, "not a photo": 1}
+    n_train, n_val = _expected_split(trained_model.folder.colour)
+    assert (meta["split"]["n_train"], meta["split"]["n_val"]) == (n_train, n_val)
+    assert [h["epoch"] for h in meta["history"]["vae"]] == [1, 2]
+    assert bundle.stats is not None and bundle.stats.n_images == n_train
+    assert float(bundle.stats.ab_hist.sum()) == pytest.approx(1.0, abs=1e-4)
+    # The optimizer sidecar is plain data too.
+    side = torch.load(resume_path(trained_model.path), weights_only=True)
+    assert side["format"] == "divcolor-resume" and side["states"]["mdn"]["epochs_done"] == 1
+
+
+# ----------------------------------------------------------------------------- own runs
+
+
+def _cfg(folder, out, **kw) -> TrainConfig:
+    base = dict(data=folder.root, out=out, preset="tiny", epochs=dict(EPOCHS), batch_size=BATCH, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_cancel_mid_epoch_then_resume(photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end):
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "resumable.pt"
+    gen = run_training(_cfg(photo_folder, out))
+    saved_after_epoch1 = None
+    for rec in gen:
+        if isinstance(rec, Progress) and rec.stage == "vae" and rec.kind == "epoch" and rec.epoch == 1:
+            saved_after_epoch1 = load_model(out)  # saved before the record is yielded
+        if isinstance(rec, Progress) and rec.stage == "vae" and rec.epoch == 2 and rec.step == 2:
+            break
+    gen.close()  # the cooperative cancel, mid-epoch
+    assert saved_after_epoch1 is not None
+
+    on_disk = load_model(out)
+    assert on_disk.meta["progress"] == {"features": 1, "vae": 1}
+    assert "mdn" not in on_disk.nets
+    assert _same_state(_state(on_disk.nets["vae"]), _state(saved_after_epoch1.nets["vae"]))
+    features_before = _state(on_disk.nets["features"])
+
+    records, result = run_to_end(run_training(_cfg(photo_folder, out, resume=True)))
+    assert result == out
+    stages = [(r.stage, r.epoch) for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert stages == [("vae", 2), ("mdn", 1)]  # the finished features stage and vae epoch 1 are not redone
+    final = load_model(out)
+    assert final.meta["progress"] == EPOCHS
+    assert [h["epoch"] for h in final.meta["history"]["vae"]] == [1, 2]
+    assert _same_state(_state(final.nets["features"]), features_before)
+    assert not _same_state(_state(final.nets["vae"]), _state(saved_after_epoch1.nets["vae"]))  # it trained on
+    # Adam's state continued from the sidecar rather than starting afresh: its step count
+    # covers both VAE epochs (the cancelled partial epoch is not counted: it was never saved).
+    n_train, _ = _expected_split(photo_folder.colour)
+    steps = math.ceil(n_train / BATCH)
+    side = torch.load(resume_path(out), weights_only=True)["states"]["vae"]
+    assert side["epochs_done"] == 2
+    assert {float(st["step"]) for st in side["optimizer"]["state"].values()} == {2.0 * steps}
+
+
+def test_existing_out_without_resume_is_refused(trained_model, tmp_path, divcolor_home, monkeypatch):
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "taken.pt"
+    shutil.copy(trained_model.path, out)
+    before = out.read_bytes()
+    with pytest.raises(TrainingError) as err:
+        next(run_training(_cfg(trained_model.folder, out)))
+    assert "exists" in str(err.value) and "\n" not in str(err.value)
+    assert out.read_bytes() == before
+
+
+def test_resume_without_a_file_is_refused(photo_folder, tmp_path):
+    with pytest.raises(TrainingError, match="does not exist"):
+        next(run_training(_cfg(photo_folder, tmp_path / "never.pt", resume=True)))
+
+
+def test_mdn_alone_needs_features(photo_folder, tmp_path):
+    with pytest.raises(TrainingError, match="feature network"):
+        next(run_training(_cfg(photo_folder, tmp_path / "m.pt", stages=("vae", "mdn"))))
+
+
+def test_features_from_another_model(trained_model, tmp_path, divcolor_home, monkeypatch, run_to_end):
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "reuse.pt"
+    cfg = _cfg(trained_model.folder, out, stages=("vae", "mdn"), features_from=trained_model.path,
+               epochs={"features": 5, "vae": 1, "mdn": 1})  # fmt: skip
+    records, _ = run_to_end(run_training(cfg))
+    assert {r.stage for r in records if isinstance(r, Progress)} == {"vae", "mdn"}
+    src = load_model(trained_model.path)
+    new = load_model(out)
+    assert _same_state(_state(new.nets["features"]), _state(src.nets["features"]))
+    assert new.nets["features"].cfg == src.nets["features"].cfg
+    assert new.meta["features_from"]["model"] == str(trained_model.path)
+    assert new.meta["progress"] == {"vae": 1, "mdn": 1}
+
+
+def test_too_few_photos(tmp_path, photo_factory, divcolor_home, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    root = tmp_path / "one"
+    root.mkdir()
+    Image.fromarray(photo_factory(64, 64, seed=1)).save(root / "a.jpg")
+    Image.fromarray(photo_factory(64, 64, seed=2, grey=True)).save(root / "b.jpg")
+    with pytest.raises(TrainingError, match="usable colour photos"):
+        list(run_training(TrainConfig(data=root, out=tmp_path / "x.pt", preset="tiny", device="cpu")))
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_unknown_preset_and_stage(photo_folder, tmp_path):
+    with pytest.raises(TrainingError, match="preset"):
+        next(run_training(_cfg(photo_folder, tmp_path / "p.pt", preset="huge")))
+    with pytest.raises(TrainingError, match="stage"):
+        next(run_training(_cfg(photo_folder, tmp_path / "s.pt", stages=("gan",))))
+
+
+def test_training_data_folder_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        next(
+            run_training(
+                TrainConfig(data=tmp_path / "nowhere", out=tmp_path / "o.pt", preset="tiny", device="cpu")
+            )
+        )
