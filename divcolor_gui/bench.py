@@ -85,14 +85,14 @@ def measure(colorizer, photo_size: tuple[int, int] | None = None, runs: dict | N
         a = state["a"]
         z = a.means[:1]  # (1, d)
 
-        decode_ms, decode_cpu = _timed(lambda: colorizer.decode(z), *runs["decode"])
+        decode_ms, decode_cpu = _timed(lambda: colorizer.decode(z, a), *runs["decode"])
 
         def preview():
-            f = colorizer.decode(z)[0]
+            f = colorizer.decode(z, a)[0]
             return colorizer.render(a, f, max_side=PREVIEW_SIDE)
 
         preview_ms, preview_cpu = _timed(preview, *runs["preview"])
-        field = colorizer.decode(z)[0]
+        field = colorizer.decode(z, a)[0]
         export_ms, export_cpu = _timed(lambda: colorizer.render(a.photo, field), *runs["export"])
     return {
         "analyze_ms": round(analyze_ms, 1),

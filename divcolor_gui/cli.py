@@ -240,6 +240,20 @@ def _cmd_colorize(args) -> int:
     return 1 if failed else 0
 
 
+def _drain(gen, label: str):
+    """Run an evaluation generator to its end, counting its (done, total) records on
+    stderr; returns the generator's result."""
+    try:
+        while True:
+            rec = next(gen)
+            if isinstance(rec, tuple):
+                print(f"\r{label} {rec[0]}/{rec[1]}", end="", file=sys.stderr, flush=True)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        print(file=sys.stderr)
+
+
 def _cmd_compare(args) -> int:
     from divcolor_gui.core.checkpoint import ModelFileError
     from divcolor_gui.core.resources import find_model
@@ -263,14 +277,7 @@ def _cmd_compare(args) -> int:
             models, args.data, split=args.split, n_samples=args.samples, max_images=args.max_images,
             device=args.device, figure=args.figure, figure_rows=args.figure_rows,
         )  # fmt: skip
-        try:
-            while True:
-                rec = next(gen)
-                if isinstance(rec, tuple):
-                    print(f"\rcompare {rec[0]}/{rec[1]}", end="", file=sys.stderr, flush=True)
-        except StopIteration as stop:
-            result = stop.value
-        print(file=sys.stderr)
+        result = _drain(gen, "compare")
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
@@ -290,14 +297,7 @@ def _cmd_eval(args) -> int:
     try:
         colorizer = Colorizer.load(args.model, args.device)
         gen = evaluate(colorizer, args.data, split=args.split, max_images=args.max_images)
-        try:
-            while True:
-                rec = next(gen)
-                if isinstance(rec, tuple):
-                    print(f"\reval {rec[0]}/{rec[1]}", end="", file=sys.stderr, flush=True)
-        except StopIteration as stop:
-            result = stop.value
-        print(file=sys.stderr)
+        result = _drain(gen, "eval")
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)

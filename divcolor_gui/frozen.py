@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 
 LOG_NAME = "divcolor.log"
@@ -24,10 +25,14 @@ log = logging.getLogger("divcolor")
 def _open_log() -> tuple[object, Path | None]:
     """(a text stream, its path): the log file, or os.devnull where it cannot be written
     (read-only home): the app must start either way."""
-    from divcolor_gui.core.resources import user_log_dir
-
     try:
+        # The one resource locator; importing it imports torch (divcolor_gui.core's __init__).
+        from divcolor_gui.core.resources import user_log_dir
+
         d = user_log_dir()
+    except Exception:  # a broken bundle: log beside the temporary files; the import fails again
+        d = Path(tempfile.gettempdir())  # later, under the excepthook, and that is logged
+    try:
         d.mkdir(parents=True, exist_ok=True)
         path = d / LOG_NAME
         if path.is_file() and path.stat().st_size > LOG_MAX_BYTES:

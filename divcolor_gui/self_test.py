@@ -23,7 +23,7 @@ WINDOW_TIMEOUT_MS = 300_000  # the window's model load + analysis, on a slow mac
 PHOTO_SIZE = (240, 320)  # (H, W) of the generated photo
 
 
-def test_photo_rgb(h: int = PHOTO_SIZE[0], w: int = PHOTO_SIZE[1]) -> np.ndarray:
+def generated_photo(h: int = PHOTO_SIZE[0], w: int = PHOTO_SIZE[1]) -> np.ndarray:
     """(H, W, 3) uint8, R = G = B: a generated black-and-white "photo" with structure at
     several scales (sky-like gradient, ground, discs), so any colour in the result is the
     model's."""
@@ -98,7 +98,7 @@ def _self_test(model: str | None, device: str, out: Path) -> str:
     # 1. The core alone: the model file through the resource locator, a ranked mixture.
     path = find_model(model)  # raises, listing what exists, when the name is unknown
     where = "bundled" if path.parent == bundled_models_dir() else "user"
-    rgb = test_photo_rgb()
+    rgb = generated_photo()
     colorizer = Colorizer.load(path, device)
     analysis, results = colorizer.colorize(photo_from_rgb8(rgb), k=3)
     w = analysis.weights
@@ -109,6 +109,8 @@ def _self_test(model: str | None, device: str, out: Path) -> str:
 
     # 2. The same photo through the window: model picker, workers, thumbnails, decode, export.
     app = make_app()
+    if app.windowIcon().isNull():
+        raise RuntimeError("the app's icon did not load (resources/icons/divcolor.png)")
     with tempfile.TemporaryDirectory(prefix="divcolor-self-test-") as tmp:
         src = Path(tmp) / "self-test-input.png"
         if not to_qimage(rgb).save(str(src)):  # Qt's own image plugins are part of the install

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from divcolor_gui.core import metrics
 from divcolor_gui.core.colorizer import Colorizer
@@ -59,13 +60,16 @@ def evaluate(
     with torch.inference_mode():
         for x in data.batches(idx, batch_size, shuffle=False):
             grey, ab = sd.to_net(x)
-            mu, _ = vae.encoder(ab)
-            rec = vae.decoder(mu).float()
+            skip = hasattr(vae, "grey_encoder")  # "ours+skip": the decoder also sees the grey photo
+            g64 = F.interpolate(grey, size=ab.shape[-2:], mode="area") if skip else None
+            mu, _ = vae.encode(ab, g64) if skip else vae.encoder(ab)
+            rec = (vae.decode(mu, g64) if skip else vae.decoder(mu)).float()
             logits, means = mdn(feats.features(grey))
             order = torch.argsort(logits, 1, descending=True)[:, :k]
             top = torch.gather(means, 1, order[..., None].expand(-1, -1, means.shape[-1]))
             B = top.shape[0]
-            dec = vae.decode(top.reshape(B * k, -1)).float().view(B, k, 2, 64, 64)
+            dec = vae.decode(top.reshape(B * k, -1), *([g64.repeat_interleave(k, 0)] if skip else [])).float()
+            dec = dec.view(B, k, 2, 64, 64)
             ab = ab.float()
             rows = {
                 "vae_mae": metrics.mae(rec, ab),

@@ -1,18 +1,95 @@
 """Make a bundled copy of a trained model: half-precision weights (the networks run in
-float32 after loading), a name, and the size checked against the bundle's budget.
+float32 after loading), a name, the size checked against the bundle's budget, and the
+model card beside it.
 
-    python -m trainer.release runs/general.pt resources/models/general.pt --name general
+    python -m trainer.release runs/general.pt resources/models/general.pt --name general \\
+        --eval runs/eval/general.json --bench runs/bench/general.json --notes runs/general-notes.md
+
+The card is the training metadata's table (divcolor_gui.core.model_card), then the
+paper's metrics from `divcolor eval --json` next to the paper's numbers, the speed from
+`divcolor bench --json`, and free-form notes (how it was made, what it looks like).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from divcolor_gui.core.checkpoint import load_model, save_model
+from divcolor_gui.core.model_card import model_card_text
+
+from .evaluate import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 
 MAX_BYTES = 25 * 1024 * 1024  # the issue's limit per bundled model
+
+
+def metrics_section(r: dict, paper_key: str | None) -> str:
+    p3 = PAPER_TABLE3.get(paper_key or "")
+    label = p3["label"] if p3 else "-"
+    rows = [
+        ("VAE MAE, all pixels (Table 1)", f"{r['vae_mae']:.4f}", PAPER_TABLE1.get(paper_key or "")),
+        ("VAE MAE, centre 8×8 grid", f"{r['vae_mae_grid']:.4f}", None),
+        (
+            "VAE weighted MAE, all pixels (Table 2)*",
+            f"{r['vae_wmae']:.4f}",
+            PAPER_TABLE2.get(paper_key or ""),
+        ),
+        ("VAE weighted MAE, centre grid*", f"{r['vae_wmae_grid']:.4f}", None),
+        (f"Error-of-best, top {r['k']} (Table 3)", f"{r['eob']:.4f}", p3["eob"] if p3 else None),
+        (f"Variance across top {r['k']} (Table 3)", f"{r['var']:.2e}", f"{p3['var']:.1e}" if p3 else None),
+        ("MAE of the heaviest mode", f"{r['top1_mae']:.4f}", None),
+    ]
+    lines = [
+        "## The paper's metrics",
+        "",
+        f"On the {r['split']} split ({r['n_images']} photos never seen in training), ab/128 at 64×64, "
+        f"definitions in `../shared/docs/method.md`; paper column: its {label} row.",
+        "",
+        f"| metric | this model | paper ({label}) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {ours} | {'' if paper is None else paper} |" for name, ours, paper in rows]
+    lines += [
+        "",
+        "\\* our colourfulness weights are normalised to mean 1 over the training data; the paper's are",
+        "unnormalised 1/p, so only ratios between decoders compare across the columns.",
+    ]
+    return "\n".join(lines)
+
+
+def bench_section(b: dict) -> str:
+    return "\n".join(
+        [
+            "## Speed on this machine (`divcolor bench`, medians after warm-up)",
+            "",
+            f"Device: {b.get('device', '?')}, model `{b.get('model', '?')}`.",
+            "",
+            "| what | ms |",
+            "|---|---|",
+            f"| decode one latent (`decode_ms`) | {b['decode_ms']} |",
+            f"| slider move → 1024-px preview (`preview_ms`) | {b['preview_ms']} |",
+            f"| analyze a 12-megapixel photo (`analyze_ms`) | {b['analyze_ms']} |",
+            f"| full-resolution result, 12 megapixels (`export_ms`) | {b['export_ms']} |",
+            "",
+            f"Peak resident memory: {b['rss_mb']} MB.",
+        ]
+    )
+
+
+def card_text(meta: dict, name: str, eval_result: dict | None, bench: dict | None, notes: str) -> str:
+    parts = [model_card_text(meta, name).rstrip()]
+    if meta.get("description"):
+        parts.insert(1, meta["description"])
+    if notes.strip():
+        parts.append(notes.strip())
+    if eval_result:
+        paper_key = next((k for k in PAPER_TABLE3 if k in eval_result.get("data", "")), None)
+        parts.append(metrics_section(eval_result, paper_key))
+    if bench:
+        parts.append(bench_section(bench))
+    return "\n\n".join(parts) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,14 +98,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dst", type=Path)
     ap.add_argument("--name", required=True)
     ap.add_argument("--description", default="")
+    ap.add_argument("--eval", type=Path, help="`divcolor eval --json` output for the card")
+    ap.add_argument("--bench", type=Path, help="`divcolor bench --json` output for the card")
+    ap.add_argument("--notes", type=Path, help="Markdown to include: how it was made, what it looks like")
+    ap.add_argument("--card-only", action="store_true", help="rewrite the card of an existing dst")
     args = ap.parse_args(argv)
-    bundle = load_model(args.src, "cpu")
-    bundle.meta["name"] = args.name
-    if args.description:
-        bundle.meta["description"] = args.description
-    save_model(bundle, args.dst, half=True)
+    if not args.card_only:
+        bundle = load_model(args.src, "cpu")
+        bundle.meta["name"] = args.name
+        bundle.meta.pop("host", None)  # a build machine's name says nothing to a user
+        if args.description:
+            bundle.meta["description"] = args.description
+        save_model(bundle, args.dst, half=True)
     size = args.dst.stat().st_size
     print(f"{args.dst}: {size / 2**20:.1f} MiB")
+    meta = load_model(args.dst, "cpu").meta
+    ev = json.loads(args.eval.read_text()) if args.eval else None
+    bench = json.loads(args.bench.read_text()) if args.bench else None
+    notes = args.notes.read_text() if args.notes else ""
+    card = args.dst.with_suffix(".md")
+    card.write_text(card_text(meta, args.name, ev, bench, notes), encoding="utf-8")
+    print(f"{card}: written")
     if size > MAX_BYTES:
         print(f"too large for the bundle (limit {MAX_BYTES / 2**20:.0f} MiB)", file=sys.stderr)
         return 1

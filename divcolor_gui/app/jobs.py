@@ -84,7 +84,7 @@ def open_photo_job(
     if colorizer is None:
         return PhotoResult(token, photo, compare_image(photo, preview_size_L(photo, preview_side)))
     a = colorizer.analyze(photo)
-    fields = colorizer.decode(a.means)  # (K, 2, 64, 64)
+    fields = colorizer.decode(a.means, a)  # (K, 2, 64, 64)
     thumbs = [colorizer.render(a, f, max_side=thumb_side) for f in fields]
     preview = colorizer.render(a, fields[0], max_side=preview_side)
     return PhotoResult(
@@ -103,7 +103,7 @@ def preview_job(
     colorizer: Colorizer, analysis: Analysis, z: np.ndarray, max_side: int, token: int
 ) -> PreviewResult:
     t0 = time.perf_counter()
-    f = colorizer.decode(torch.as_tensor(np.asarray(z, dtype=np.float32))[None])[0]  # (2, 64, 64)
+    f = colorizer.decode(torch.as_tensor(np.asarray(z, dtype=np.float32))[None], analysis)[0]  # (2, 64, 64)
     rgb = colorizer.render(analysis, f, max_side=max_side)
     return PreviewResult(token, np.asarray(z), f, rgb, time.perf_counter() - t0)
 
@@ -119,7 +119,7 @@ def samples_job(
     token: int,
 ) -> SamplesResult:
     z = colorizer.sample(analysis, component, n, scale=scale, seed=seed)  # (n, d)
-    fields = colorizer.decode(z)
+    fields = colorizer.decode(z, analysis)
     thumbs = [colorizer.render(analysis, f, max_side=thumb_side) for f in fields]
     return SamplesResult(token, component, z.numpy(), thumbs)
 
@@ -153,7 +153,7 @@ def render_and_save_job(
 def export_all_job(colorizer: Colorizer, analysis: Analysis, paths: list[Path], jpeg_quality: int):
     """Generator: the top len(paths) components at full resolution, heaviest first; yields
     (done, total) before each so the dialog can count and cancel between photos."""
-    fields = colorizer.decode(analysis.means[: len(paths)])
+    fields = colorizer.decode(analysis.means[: len(paths)], analysis)
     for i, path in enumerate(paths):
         yield i, len(paths)
         save_image(path, colorizer.render(analysis.photo, fields[i]), jpeg_quality)

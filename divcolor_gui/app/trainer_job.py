@@ -16,12 +16,11 @@ import numpy as np
 
 from divcolor_gui.core.checkpoint import ModelFileError, read_model_dict
 from divcolor_gui.core.losses import LossWeights
+from divcolor_gui.core.model_card import write_model_card
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
 from trainer.data import list_photo_files, scan_folder
 from trainer.run import TrainConfig, TrainingError, run_training
-
-from .model_card import write_model_card
 
 QUICK_LOOK = 300  # photos classified for a quick look: a few seconds on two cores
 N_THUMBS = 8

@@ -93,13 +93,27 @@ class Colorizer:
             seconds=time.perf_counter() - t0,
         )
 
+    @property
+    def needs_photo_to_decode(self) -> bool:
+        """True for an "ours+skip" model: its decoder also sees the grey photo."""
+        return hasattr(self.vae, "grey_encoder")
+
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """(N, d) latents -> (N, 2, 64, 64) ab/128 on the CPU."""
+    def decode(self, z: torch.Tensor | np.ndarray, analysis: Analysis | None = None) -> torch.Tensor:
+        """(N, d) latents -> (N, 2, 64, 64) ab/128 on the CPU. A skip model's decoder
+        also needs the photo: pass its analysis (harmless for the others)."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim == 1:
             z = z[None]
-        return self.vae.decode(z.to(self.device)).float().cpu()
+        z = z.to(self.device)
+        if not self.needs_photo_to_decode:
+            return self.vae.decode(z).float().cpu()
+        if analysis is None:
+            raise ValueError(f"{self.name} decodes with the photo's grey levels: pass decode(z, analysis)")
+        g64 = analysis.grey
+        if g64.shape[-1] != lab.FIELD_SIZE:
+            g64 = F.interpolate(g64, size=(lab.FIELD_SIZE, lab.FIELD_SIZE), mode="area")
+        return self.vae.decode(z, g64).float().cpu()
 
     def render(
         self, photo: Photo | Analysis, field: torch.Tensor, max_side: int | None = None, mode: str = "guided"
@@ -131,5 +145,5 @@ class Colorizer:
         """Top-k colorizations: (analysis, [(weight, (H, W, 3) uint8), ...])."""
         a = self.analyze(photo)
         k = max(1, min(k, len(a.weights)))
-        fields = self.decode(a.means[:k])
+        fields = self.decode(a.means[:k], a)
         return a, [(float(a.weights[i]), self.render(a, fields[i], max_side=max_side)) for i in range(k)]

@@ -50,6 +50,8 @@ def test_self_test_passes_headless_and_writes_its_result(home_with_model):
 
 
 def test_self_test_fails_with_a_message_when_there_is_no_model(home):
-    r = divcolor("gui", "--self-test", home=home)
+    # The bundled `general` is always there, so ask for a model that is not.
+    r = divcolor("gui", "--self-test", "--model", "no-such-model", home=home)
     assert r.returncode != 0
-    assert r.stderr.startswith("divcolor self-test failed:") and "general" in r.stderr
+    assert r.stderr.startswith("divcolor self-test failed:") and "no-such-model" in r.stderr
+    assert "general" in r.stderr  # what there is instead

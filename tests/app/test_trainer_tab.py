@@ -15,10 +15,10 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QInputDialog, QMessageBox  # noqa: E402
 
-from divcolor_gui.app.model_card import model_card_text  # noqa: E402
 from divcolor_gui.app.trainer_model_files import family, name_problem, rename_model  # noqa: E402
 from divcolor_gui.app.trainer_tab import TrainerTab  # noqa: E402
 from divcolor_gui.core.checkpoint import read_model_dict  # noqa: E402
+from divcolor_gui.core.model_card import model_card_text  # noqa: E402
 from divcolor_gui.core.resources import user_models_dir  # noqa: E402
 from trainer.run import TrainConfig, run_training  # noqa: E402
 

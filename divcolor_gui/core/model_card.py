@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from divcolor_gui.core.checkpoint import read_model_dict
+from .checkpoint import read_model_dict
 
 STAGE_TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
 
@@ -65,7 +65,12 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Batch size", str(meta.get("batch_size", "?"))),
         ("Loss weights", ", ".join(f"{k} {v:g}" for k, v in lw.items()) or "?"),
         ("L_hist weighting", str(meta.get("weighting", "?"))),
-        ("Device", f"{meta.get('device', '?')} on {meta.get('host', '?')}, torch {meta.get('torch', '?')}"),
+        (
+            "Device",
+            f"{meta.get('device', '?')}"
+            + (f" on {meta['host']}" if meta.get("host") else "")
+            + f", torch {meta.get('torch', '?')}",
+        ),
         (
             "Wall time",
             f"{_fmt_time(sum(wall.values()))} ("
