@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, type=Path, help="model file to write (saved after every epoch)")
     t.add_argument("--stages", default="features,vae,mdn", help="comma-separated: features, vae, mdn")
     t.add_argument("--preset", default="compact", choices=("tiny", "compact", "paper"))
-    t.add_argument("--features", type=Path, help="reuse this model's frozen feature network")
+    t.add_argument("--features", help="reuse the frozen feature network of this model (a name or a .pt file)")
     t.add_argument("--epochs", default="8,10,10", help="N for every stage, or F,V,M per stage")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=1e-3)
@@ -151,6 +151,7 @@ def _parse_epochs(text: str, stages: list[str]) -> dict[str, int]:
 def _cmd_train(args) -> int:
     from divcolor_gui.core.checkpoint import ModelFileError
     from divcolor_gui.core.losses import LossWeights
+    from divcolor_gui.core.resources import find_model
     from trainer.console import ConsoleProgress
     from trainer.run import TrainConfig, TrainingError, run_training
 
@@ -161,8 +162,9 @@ def _cmd_train(args) -> int:
         "mah": LossWeights(hist=0, grad=0, mah=1.0),
     }[args.loss]
     try:
+        features_from = find_model(args.features) if args.features else None
         cfg = TrainConfig(
-            data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=args.features,
+            data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=features_from,
             epochs=_parse_epochs(args.epochs, stages), batch_size=args.batch_size, device=args.device,
             resume=args.resume, lr=args.lr, loss_weights=weights, weighting=args.weighting,
             val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
