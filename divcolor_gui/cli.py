@@ -242,6 +242,15 @@ def _cmd_colorize(args) -> int:
     return 1 if failed else 0
 
 
+def _report(args, result: dict, fmt) -> int:
+    """Print an evaluation next to the paper's row for the data (or --paper); --json too."""
+    paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
+    print(fmt(result, paper))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
 def _drain(gen, label: str):
     """Run an evaluation generator to its end, counting its (done, total) records on
     stderr; returns the generator's result."""
@@ -282,11 +291,7 @@ def _cmd_compare(args) -> int:
         result = _drain(gen, "compare")
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
-    paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
-    print(format_comparison(result, paper))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
-    return 0
+    return _report(args, result, format_comparison)
 
 
 def _cmd_eval(args) -> int:
@@ -302,11 +307,7 @@ def _cmd_eval(args) -> int:
         result = _drain(gen, "eval")
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
-    paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
-    print(format_report(result, paper))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
-    return 0
+    return _report(args, result, format_report)
 
 
 def _cmd_models(args) -> int:

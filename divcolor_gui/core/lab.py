@@ -88,14 +88,24 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     return torch.stack([L, 500 * (fx - fy), 200 * (fy - fz)], -3)
 
 
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """(..., 3, H, W) Lab -> (..., 3, H, W) sRGB clipped to [0, 1]."""
+def _lab_to_linear(lab: torch.Tensor, dim: int) -> torch.Tensor:
+    """(..., 3, H, W) Lab -> linear-light sRGB in [0, 1], channels stacked at `dim`
+    (-3 for channel-first, -1 for an interleaved image)."""
     L, a, b = lab.unbind(-3)
     fy = (L + 16) / 116
-    f = torch.stack([fy + a / 500, fy, fy - b / 200], -3)
-    xyz = torch.where(f > 6 / 29, f**3, (f - 16 / 116) / _KAPPA)
-    xyz = xyz * _WHITE.to(lab).view(3, 1, 1)
-    lin = torch.einsum("ij,...jhw->...ihw", _XYZ_TO_RGB.to(lab), xyz).clamp_(0, 1)
+
+    def inv_f(f: torch.Tensor) -> torch.Tensor:
+        return torch.where(f > 6 / 29, f * f * f, (f - 16 / 116) / _KAPPA)
+
+    x = inv_f(fy + a / 500) * float(_WHITE[0])
+    y = inv_f(fy) * float(_WHITE[1])
+    z = inv_f(fy - b / 200) * float(_WHITE[2])
+    return torch.stack([x * r[0] + y * r[1] + z * r[2] for r in _XYZ_TO_RGB.tolist()], dim).clamp_(0, 1)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) Lab -> (..., 3, H, W) sRGB clipped to [0, 1]."""
+    lin = _lab_to_linear(lab, -3)
     rgb = torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
     return rgb.clamp_(0, 1)
 
@@ -232,23 +242,11 @@ _SRGB8 = _srgb8_table()
 def lab_to_rgb8(lab: torch.Tensor) -> torch.Tensor:
     """(3, H, W) Lab -> (H, W, 3) uint8 sRGB, pixel-interleaved like an image file.
 
-    The same arithmetic as `lab_to_rgb`, written per channel straight into the
-    interleaved layout, with the sRGB curve as a lookup: this is the per-pixel half of
-    every live preview.
+    `lab_to_rgb` with the channels written straight into the interleaved layout and the
+    sRGB curve as a lookup: this is the per-pixel half of every live preview.
     """
-    L, a, b = lab.unbind(0)
-    fy = (L + 16) / 116
-
-    def inv_f(f: torch.Tensor) -> torch.Tensor:
-        return torch.where(f > 6 / 29, f * f * f, (f - 16 / 116) / _KAPPA)
-
-    x = inv_f(fy + a / 500) * float(_WHITE[0])
-    y = inv_f(fy) * float(_WHITE[1])
-    z = inv_f(fy - b / 200) * float(_WHITE[2])
-    m = _XYZ_TO_RGB.tolist()
     n = len(_SRGB8) - 1
-    lin = torch.stack([x * r[0] + y * r[1] + z * r[2] for r in m], -1)  # (H, W, 3)
-    idx = lin.clamp_(0, 1).mul_(n).add_(0.5).long()
+    idx = _lab_to_linear(lab, -1).mul_(n).add_(0.5).long()
     return _SRGB8.to(lab.device)[idx]
 
 
