@@ -19,6 +19,7 @@ class LatentSliders(QWidget):
         super().__init__(parent)
         self._space: LatentSpace | None = None
         self._z: np.ndarray | None = None
+        self._stale = False  # the sliders lag self._z (set while the panel is folded away)
         self.sliders: list[LabeledSlider] = []
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -46,12 +47,28 @@ class LatentSliders(QWidget):
             self.sliders.append(s)
 
     def show_latent(self, z: np.ndarray) -> None:
-        """Mirror a latent chosen elsewhere (a thumbnail, another slider) without emitting."""
+        """Mirror a latent chosen elsewhere (a thumbnail, another slider) without emitting.
+
+        While the panel is folded away the sliders are brought up to date only when it opens:
+        moving 64 sliders on every step of another slider's drag costs the GUI thread (and,
+        through the GIL, the decoder) more than the drag itself."""
         if self._space is None:
             return
         self._z = np.asarray(z, dtype=np.float64).copy()
+        self._stale = True
+        if self.isVisible():
+            self._sync()
+
+    def _sync(self) -> None:
+        if self._space is None or self._z is None or not self._stale:
+            return
+        self._stale = False
         for s, c in zip(self.sliders, self._space.coords(self._z)):
             s.set_value(float(c))
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self._sync()
+        super().showEvent(event)
 
     def _moved(self, i: int, value: float) -> None:
         if self._space is None or self._z is None:

@@ -30,7 +30,8 @@ class Analysis:
     weights: np.ndarray  # (K,) mixture weights pi, descending
     means: torch.Tensor  # (K, d) component means in the same order, on the CPU
     seconds: float = 0.0
-    _previews: dict = field(default_factory=dict, repr=False)
+    _previews: dict = field(default_factory=dict, repr=False)  # max_side -> preview L
+    _recombiners: dict = field(default_factory=dict, repr=False)  # (max_side, mode) -> Recombiner
 
     def preview_L(self, max_side: int) -> torch.Tensor:
         """The photo's L scaled so its longer side is at most max_side (cached)."""
@@ -45,6 +46,14 @@ class Analysis:
                     0, 0
                 ]
         return self._previews[max_side]
+
+    def recombiner(self, max_side: int, mode: str = "guided") -> lab.Recombiner:
+        """The preview's recombination with its L-only parts kept (cached): live slider
+        moves recombine the same preview many times a second."""
+        key = (max_side, mode)
+        if key not in self._recombiners:
+            self._recombiners[key] = lab.Recombiner(self.preview_L(max_side), mode=mode, keep=True)
+        return self._recombiners[key]
 
 
 class Colorizer:
@@ -120,8 +129,11 @@ class Colorizer:
     ) -> np.ndarray:
         """One (2, 64, 64) field over the photo's own L -> (H, W, 3) uint8; full
         resolution unless max_side asks for a preview."""
+        if isinstance(photo, Analysis) and max_side is not None:
+            with torch.inference_mode():
+                return photo.recombiner(max_side, mode)(field)
         if isinstance(photo, Analysis):
-            L = photo.photo.L if max_side is None else photo.preview_L(max_side)
+            L = photo.photo.L
         else:
             L = photo.L
             if max_side is not None and max(L.shape) > max_side:

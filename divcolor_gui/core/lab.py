@@ -88,18 +88,22 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     return torch.stack([L, 500 * (fx - fy), 200 * (fy - fz)], -3)
 
 
+def _inv_f(f: torch.Tensor) -> torch.Tensor:
+    """CIE f^-1: f^3 above 6/29, the linear segment below. Written as c^3 + slope * (f - c)
+    with c = max(f, 6/29), which is the same function (the segment is the cube's tangent
+    at 6/29) without a mask: one pass fewer per pixel on the live-preview path."""
+    c = f.clamp_min(6 / 29)
+    return torch.addcmul(c * c * c, f - c, torch.full((), 1 / _KAPPA, dtype=f.dtype, device=f.device))
+
+
 def _lab_to_linear(lab: torch.Tensor, dim: int) -> torch.Tensor:
     """(..., 3, H, W) Lab -> linear-light sRGB in [0, 1], channels stacked at `dim`
     (-3 for channel-first, -1 for an interleaved image)."""
     L, a, b = lab.unbind(-3)
     fy = (L + 16) / 116
-
-    def inv_f(f: torch.Tensor) -> torch.Tensor:
-        return torch.where(f > 6 / 29, f * f * f, (f - 16 / 116) / _KAPPA)
-
-    x = inv_f(fy + a / 500) * float(_WHITE[0])
-    y = inv_f(fy) * float(_WHITE[1])
-    z = inv_f(fy - b / 200) * float(_WHITE[2])
+    x = _inv_f(fy + a / 500) * float(_WHITE[0])
+    y = _inv_f(fy) * float(_WHITE[1])
+    z = _inv_f(fy - b / 200) * float(_WHITE[2])
     return torch.stack([x * r[0] + y * r[1] + z * r[2] for r in _XYZ_TO_RGB.tolist()], dim).clamp_(0, 1)
 
 
@@ -181,6 +185,38 @@ def guided_coefficients(
     return _box(A, radius), _box(B, radius)
 
 
+UPSAMPLING_MODES = ("guided", "bilinear")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in UPSAMPLING_MODES:
+        raise ValueError(f"unknown upsampling mode {mode!r} (guided or bilinear)")
+
+
+def _guide(L_full: torch.Tensor, n: int = FIELD_SIZE) -> torch.Tensor:
+    """The photo's L / 100 averaged onto the n x n cells the field was predicted for
+    (stretched like the field for non-square photos)."""
+    return F.interpolate(L_full[None, None], size=(n, n), mode="area")[0, 0] / 100.0
+
+
+def _field_coefficients(
+    guide_lo: torch.Tensor, ab_field: torch.Tensor, mode: str, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, B), each (2, n, n), such that ab = (A * L / 100 + B) * AB_SCALE, evaluated on the
+    bilinearly upsampled A and B, is the upsampled field. ab_field is (2, n, n) ab/128.
+
+    "guided" follows the photo's edges; "bilinear" is the plain variant (A = 0, B = field).
+    """
+    _check_mode(mode)
+    if mode == "bilinear":
+        return torch.zeros_like(ab_field), ab_field
+    # Solve the filter where the field lives, radius one cell. Each cell then holds a
+    # local linear model ab = A * L + B; evaluating the upsampled models on the
+    # full-resolution L puts the colour edges on the photo's edges. Everything at full
+    # resolution is one bilinear resize and a multiply-add, which keeps previews cheap.
+    return guided_coefficients(guide_lo, ab_field, radius=1, eps=eps)
+
+
 def upsample_ab(
     ab_field: torch.Tensor,
     L_full: torch.Tensor,
@@ -188,24 +224,12 @@ def upsample_ab(
     rows_per_chunk: int = 512,
     eps: float = 2e-4,
 ) -> torch.Tensor:
-    """(2, 64, 64) ab in Lab units -> (2, H, W) at the size of L_full (H, W) in [0, 100].
-
-    mode "guided" follows the photo's edges; "bilinear" is the plain variant.
-    """
+    """(2, 64, 64) ab in Lab units -> (2, H, W) at the size of L_full (H, W) in [0, 100]."""
     H, W = L_full.shape
+    _check_mode(mode)
     if mode == "bilinear":
         return F.interpolate(ab_field[None], size=(H, W), mode="bilinear", align_corners=False)[0]
-    if mode != "guided":
-        raise ValueError(f"unknown upsampling mode {mode!r} (guided or bilinear)")
-    # Solve the filter where the field lives: the guide is the photo's L averaged onto
-    # the same 64 x 64 cells the field was predicted for (stretched like the field for
-    # non-square photos), radius one cell. Each cell then holds a local linear model
-    # ab = A * L + B; evaluating the upsampled models on the full-resolution L puts the
-    # colour edges on the photo's edges. Everything at full resolution is one bilinear
-    # resize and a multiply-add, which keeps live previews cheap.
-    n = ab_field.shape[-1]
-    guide_lo = F.interpolate(L_full[None, None], size=(n, n), mode="area")[0, 0] / 100.0
-    A, B = guided_coefficients(guide_lo, ab_field / AB_SCALE, radius=1, eps=eps)
+    A, B = _field_coefficients(_guide(L_full, ab_field.shape[-1]), ab_field / AB_SCALE, mode, eps)
     AB = torch.cat([A, B])[None]  # (1, 4, n, n)
     out = torch.empty(2, H, W, dtype=L_full.dtype, device=L_full.device)
     for y0 in range(0, H, rows_per_chunk):
@@ -239,26 +263,64 @@ def _srgb8_table(n: int = 16384) -> torch.Tensor:
 _SRGB8 = _srgb8_table()
 
 
-def lab_to_rgb8(lab: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) Lab -> (H, W, 3) uint8 sRGB, pixel-interleaved like an image file.
+class Recombiner:
+    """Post-processing for one photo: its own L (H, W) + a (2, 64, 64) ab/128 field ->
+    (H, W, 3) uint8 sRGB, pixel-interleaved like an image file.
 
-    `lab_to_rgb` with the channels written straight into the interleaved layout and the
-    sRGB curve as a lookup: this is the per-pixel half of every live preview.
+    This is the per-pixel half of every live preview, so it is written for passes over
+    memory rather than for reading like the formulas: the field's upsampling coefficients
+    are folded at 64 x 64 straight into the CIE f-values fx = fy + a/500 and
+    fz = fy - b/200 (fy is linear in L), so at full size each f is one multiply-add on L;
+    the sRGB curve is a lookup; and with `keep` the parts that depend on L alone (L/100 and
+    the Y contribution to each RGB channel) are computed once, for the preview that is
+    recombined with a new field many times a second. Without `keep` (a full-resolution
+    export) nothing the size of the photo is held beyond the output.
     """
-    n = len(_SRGB8) - 1
-    idx = _lab_to_linear(lab, -1).mul_(n).add_(0.5).long()
-    return _SRGB8.to(lab.device)[idx]
+
+    def __init__(self, L: torch.Tensor, mode: str = "guided", eps: float = 2e-4, keep: bool = False,
+                 rows_per_chunk: int = 512):  # fmt: skip
+        _check_mode(mode)
+        self.L, self.mode, self.eps, self.rows = L.float(), mode, eps, rows_per_chunk
+        H, W = L.shape
+        self._guide = _guide(self.L)
+        self._kept = self._l_terms(0, H) if keep else None
+
+    def _l_terms(self, y0: int, y1: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """L / 100 and each RGB channel's Y term (3, h, W) for rows y0:y1."""
+        g = self.L[y0:y1] / 100.0
+        y = _inv_f(g * (100 / 116) + 16 / 116).mul_(float(_WHITE[1]))
+        return g, y[None] * _XYZ_TO_RGB[:, 1].to(y).view(3, 1, 1)
+
+    def __call__(self, ab_field: torch.Tensor) -> np.ndarray:
+        H, W = self.L.shape
+        field = ab_field.float().to(self.L.device)
+        guide = self._guide if field.shape[-1] == FIELD_SIZE else _guide(self.L, field.shape[-1])
+        A, B = _field_coefficients(guide, field, self.mode, self.eps)
+        # fx = fy + a / 500 and fz = fy - b / 200 with fy = (100 g + 16) / 116, a = S (A_a g + B_a)
+        scale = torch.tensor([AB_SCALE / 500, -AB_SCALE / 200], device=A.device).view(2, 1, 1)
+        coef = torch.cat([A * scale + 100 / 116, B * scale + 16 / 116])[None]  # (1, 4, n, n)
+        m = _XYZ_TO_RGB.tolist()
+        wx, wz = float(_WHITE[0]), float(_WHITE[2])
+        table = _SRGB8.to(self.L.device)
+        n = len(_SRGB8) - 1
+        out = np.empty((H, W, 3), dtype=np.uint8)
+        for y0 in range(0, H, self.rows):
+            y1 = min(H, y0 + self.rows)
+            g, yterm = (self._kept[0][y0:y1], self._kept[1][:, y0:y1]) if self._kept else self._l_terms(y0, y1)
+            up = _resize_rows(coef, H, W, y0, y1)  # (4, h, W)
+            x = _inv_f(torch.addcmul(up[2], up[0], g))
+            z = _inv_f(torch.addcmul(up[3], up[1], g))
+            lin = torch.empty(y1 - y0, W, 3, dtype=x.dtype, device=x.device)
+            for c in range(3):
+                lin[..., c] = torch.add(yterm[c], x, alpha=m[c][0] * wx).add_(z, alpha=m[c][2] * wz)
+            idx = lin.clamp_(0, 1).mul_(n).add_(0.5).long()
+            out[y0:y1] = torch.take(table, idx).cpu().numpy()
+        return out
 
 
 def combine(
     L_full: torch.Tensor, ab_field: torch.Tensor, mode: str = "guided", rows_per_chunk: int = 512
 ) -> np.ndarray:
-    """Post-processing: the photo's own L (H, W) + a (2, 64, 64) ab/128 field -> (H, W, 3) uint8."""
-    ab = upsample_ab(net_to_ab(ab_field.float()), L_full, mode=mode, rows_per_chunk=rows_per_chunk)
-    H, W = L_full.shape
-    out = np.empty((H, W, 3), dtype=np.uint8)
-    for y0 in range(0, H, rows_per_chunk):
-        y1 = min(H, y0 + rows_per_chunk)
-        lab = torch.cat([L_full[None, y0:y1], ab[:, y0:y1]])
-        out[y0:y1] = lab_to_rgb8(lab).cpu().numpy()
-    return out
+    """The photo's own L (H, W) + a (2, 64, 64) ab/128 field -> (H, W, 3) uint8, once.
+    Recombining one photo repeatedly: keep a Recombiner(L, keep=True)."""
+    return Recombiner(L_full, mode=mode, rows_per_chunk=rows_per_chunk)(ab_field)

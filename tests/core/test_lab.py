@@ -196,6 +196,23 @@ def test_combine_row_chunks_do_not_change_the_result():
         np.testing.assert_array_equal(a, b)
 
 
+def test_recombiner_matches_the_formulas():
+    """The folded preview arithmetic (Recombiner) against the plain chain it replaces:
+    upsample ab, then lab_to_rgb (checked against skimage above), for a random field over
+    a random L, kept and not kept, in both modes. (skimage itself differs far out of gamut:
+    it clips negative XYZ before the matrix, we clip the RGB.)"""
+    H, W = 53, 81
+    g = torch.Generator().manual_seed(3)
+    L = torch.rand(H, W, generator=g) * 100
+    field = (torch.rand(2, 64, 64, generator=g) - 0.5) * 0.9
+    for mode in ("guided", "bilinear"):
+        ab = lab.upsample_ab(lab.net_to_ab(field), L, mode=mode)
+        want = (lab.lab_to_rgb(torch.cat([L[None], ab])).permute(1, 2, 0).numpy() * 255 + 0.5).astype(int)
+        for keep in (False, True):
+            got = lab.Recombiner(L, mode=mode, keep=keep, rows_per_chunk=16)(field).astype(int)
+            assert np.abs(got - want).max() <= 1, (mode, keep)
+
+
 def test_bilinear_mode_is_plain_bilinear_interpolation():
     """upsample_ab's bilinear mode against a hand-written align_corners=False bilinear."""
     field = torch.rand(2, 64, 64) * 100 - 50
