@@ -306,7 +306,9 @@ class Recombiner:
         out = np.empty((H, W, 3), dtype=np.uint8)
         for y0 in range(0, H, self.rows):
             y1 = min(H, y0 + self.rows)
-            g, yterm = (self._kept[0][y0:y1], self._kept[1][:, y0:y1]) if self._kept else self._l_terms(y0, y1)
+            g, yterm = (
+                (self._kept[0][y0:y1], self._kept[1][:, y0:y1]) if self._kept else self._l_terms(y0, y1)
+            )
             up = _resize_rows(coef, H, W, y0, y1)  # (4, h, W)
             x = _inv_f(torch.addcmul(up[2], up[0], g))
             z = _inv_f(torch.addcmul(up[3], up[1], g))
