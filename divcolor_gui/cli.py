@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--features", help="reuse the frozen feature network of this model (a name or a .pt file)")
     t.add_argument("--epochs", default="8,10,10", help="N for every stage, or F,V,M per stage")
     t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", default="1e-3", help="N for every stage, or F,V,M per stage")
     t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     t.add_argument("--resume", action="store_true", help="continue the model at --out from its last epoch")
     t.add_argument("--weighting", default="smoothed", choices=("smoothed", "raw"), help="L_hist bin weights")
@@ -138,13 +138,14 @@ def _cmd_bench(args) -> int:
     return run_bench(args)
 
 
-def _parse_epochs(text: str, stages: list[str]) -> dict[str, int]:
-    parts = [int(x) for x in text.split(",")]
+def _per_stage(text: str, kind, flag: str) -> dict:
+    """ "N" for every stage or "F,V,M" for features, VAE and MDN (--epochs, --lr)."""
+    parts = [kind(x) for x in text.split(",")]
     order = ("features", "vae", "mdn")
     if len(parts) == 1:
         return {s: parts[0] for s in order}
     if len(parts) != 3:
-        raise ValueError("--epochs takes N or F,V,M")
+        raise ValueError(f"{flag} takes N or F,V,M")
     return dict(zip(order, parts))
 
 
@@ -165,8 +166,8 @@ def _cmd_train(args) -> int:
         features_from = find_model(args.features) if args.features else None
         cfg = TrainConfig(
             data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=features_from,
-            epochs=_parse_epochs(args.epochs, stages), batch_size=args.batch_size, device=args.device,
-            resume=args.resume, lr=args.lr, loss_weights=weights, weighting=args.weighting,
+            epochs=_per_stage(args.epochs, int, "--epochs"), batch_size=args.batch_size, device=args.device,
+            resume=args.resume, lr=_per_stage(args.lr, float, "--lr"), loss_weights=weights, weighting=args.weighting,
             val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
             max_images=args.max_images, seed=args.seed,
         )  # fmt: skip

@@ -51,7 +51,7 @@ class TrainConfig:
     batch_size: int = 64
     device: str = "auto"
     resume: bool = False
-    lr: float = 1e-3
+    lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
     val_fraction: float = 0.05
@@ -63,6 +63,12 @@ class TrainConfig:
     max_images: int | None = None
     seed: int = 0
     cache_dir: Path | None = None
+
+    def lr_for(self, role: str) -> float:
+        if isinstance(self.lr, dict):
+            # The baselines' roles follow V, as their epochs do.
+            return float(self.lr.get(role, self.lr.get("vae", 1e-3)))
+        return float(self.lr)
 
 
 class TrainingError(Exception):
@@ -182,6 +188,7 @@ def run_training(cfg: TrainConfig):
         host=platform.node(),
         torch=str(torch.__version__),
         method=cfg.method,
+        lr=cfg.lr,
     )  # fmt: skip
     history = meta.setdefault("history", {})
     wall = meta.setdefault("wall_s", {})
@@ -210,7 +217,8 @@ def run_training(cfg: TrainConfig):
         net = bundle.nets[role].to(device).to(memory_format=torch.channels_last)
         for p in net.parameters():
             p.requires_grad_(True)
-        opt = _optimizer(net, cfg.lr)
+        lr = cfg.lr_for(role)
+        opt = _optimizer(net, lr)
         saved = resume_states.get(role)
         if saved and saved.get("epochs_done") == done:
             opt.load_state_dict(saved["optimizer"])
@@ -218,13 +226,13 @@ def run_training(cfg: TrainConfig):
             role, net, opt, epochs, epochs_done=done, history=list(history.get(role, []))
         )
         if role in baselines.ROLES:
-            gen = baselines.train_stage(role, state, sd, bundle.stats, lr=cfg.lr, meta=meta)
+            gen = baselines.train_stage(role, state, sd, bundle.stats, lr=lr, meta=meta)
         elif role == "features":
-            gen = stages.train_features(state, sd, bundle.stats, lr=cfg.lr)
+            gen = stages.train_features(state, sd, bundle.stats, lr=lr)
         elif role == "vae":
-            gen = stages.train_vae(state, sd, bundle.stats, cfg.loss_weights, lr=cfg.lr)
+            gen = stages.train_vae(state, sd, bundle.stats, cfg.loss_weights, lr=lr)
         else:
-            gen = stages.train_mdn(state, sd, bundle.nets["features"], bundle.nets["vae"], lr=cfg.lr)
+            gen = stages.train_mdn(state, sd, bundle.nets["features"], bundle.nets["vae"], lr=lr)
         t_stage = time.monotonic()
         wall_before = float(wall.get(role, 0.0))
         for rec in gen:

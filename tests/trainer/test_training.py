@@ -14,7 +14,7 @@ import torch
 from divcolor_gui.core.checkpoint import load_model
 from trainer.data import ScanProgress, scan_folder
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
-from trainer.stages import Progress
+from trainer.stages import Progress, cosine_lr
 
 EPOCHS = {"features": 1, "vae": 2, "mdn": 1}
 BATCH = 8
@@ -157,6 +157,25 @@ def test_cancel_mid_epoch_then_resume(photo_folder, divcolor_home, tmp_path, mon
     side = torch.load(resume_path(out), weights_only=True)["states"]["vae"]
     assert side["epochs_done"] == 2
     assert {float(st["step"]) for st in side["optimizer"]["state"].values()} == {2.0 * steps}
+
+
+def test_resume_longer_with_a_rate_per_stage(photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end):
+    """Fine-tuning a finished model: one more VAE epoch at its own (lower) rate; the MDN
+    starts over on the moved VAE at its rate. Each epoch runs at the cosine schedule of
+    its stage's base rate."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "tuned.pt"
+    run_to_end(run_training(_cfg(photo_folder, out)))
+    lr = {"features": 1e-3, "vae": 1e-4, "mdn": 5e-3}
+    longer = {**EPOCHS, "vae": EPOCHS["vae"] + 1}
+    records, _ = run_to_end(run_training(_cfg(photo_folder, out, resume=True, epochs=longer, lr=lr)))
+    assert [(r.stage, r.epoch) for r in records if isinstance(r, Progress) and r.kind == "epoch"] == [
+        ("vae", 3), ("mdn", 1),
+    ]  # fmt: skip
+    side = torch.load(resume_path(out), weights_only=True)["states"]
+    assert side["vae"]["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cosine_lr(1e-4, 2, 3))
+    assert side["mdn"]["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cosine_lr(5e-3, 0, 1))
+    assert load_model(out).meta["lr"] == lr
 
 
 def test_existing_out_without_resume_is_refused(trained_model, tmp_path, divcolor_home, monkeypatch):
