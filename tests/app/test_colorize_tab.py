@@ -129,6 +129,16 @@ def test_latent_coordinate_sliders_follow_principal_directions(qtbot, tab, grey_
     np.testing.assert_allclose(
         [s.value() for s in sliders], space.coords(tab.z), atol=(space.hi - space.lo).max() / 900
     )
+    # Folded away, the sliders are not moved on every step; opening the panel catches up.
+    qtbot.mouseClick(panel.toggle, Qt.MouseButton.LeftButton)
+    assert not panel.is_expanded()
+    shown = [s.value() for s in sliders]
+    expect_change(qtbot, tab, lambda: tab.explorer.ab.slider.slider.setValue(700))
+    assert [s.value() for s in sliders] == shown
+    qtbot.mouseClick(panel.toggle, Qt.MouseButton.LeftButton)
+    np.testing.assert_allclose(
+        [s.value() for s in sliders], space.coords(tab.z), atol=(space.hi - space.lo).max() / 900
+    )
 
 
 def test_more_like_this_then_reset(qtbot, tab, grey_photo_path):
