@@ -35,17 +35,10 @@ from divcolor_gui.core.photo import PhotoError, read_rgb8
 
 from .baselines import K_DIVERSE, N_SAMPLES, diverse_colorizations, per_pixel_samples
 from .data import scan_folder
-from .evaluate import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
+from .paper import PAPER_T3, PAPER_TABLE1, PAPER_TABLE2
 
 METHODS = ("ours", "ours-skip", "cvae", "cgan", "per-pixel")
 LABELS = {"ours": "Ours", "ours-skip": "Ours+skip", "cvae": "CVAE", "cgan": "cGAN", "per-pixel": "Per-pixel"}
-# Table 3 of the paper (method.md): method -> dataset -> (error-of-best, variance).
-PAPER_T3 = {
-    "cvae": {"faces": (0.031, 1.0e-4), "churches": (0.029, 2.2e-4), "general": (0.037, 2.5e-4)},
-    "cgan": {"faces": (0.047, 8.4e-6), "churches": (0.048, 6.2e-6), "general": (0.048, 8.88e-6)},
-    "ours": {k: (v["eob"], v["var"]) for k, v in PAPER_TABLE3.items()},
-    "ours-skip": {"faces": (0.031, 4.4e-4), "churches": (0.036, 2.9e-4), "general": (0.041, 6.0e-4)},
-}
 _ROLES = {
     "ours": ("features", "vae", "mdn"), "ours-skip": ("features", "vae", "mdn"),
     "cvae": ("cvae",), "cgan": ("cgan",), "per-pixel": ("features",),

@@ -14,17 +14,10 @@ import torch.nn.functional as F
 from divcolor_gui.core import metrics
 from divcolor_gui.core.colorizer import Colorizer
 
+from .compare import Method
 from .data import scan_folder
+from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 from .stages import StageData
-
-# method.md's figures, for printing next to ours.
-PAPER_TABLE3 = {
-    "faces": {"eob": 0.030, "var": 1.1e-3, "label": "LFW"},
-    "churches": {"eob": 0.036, "var": 3.1e-4, "label": "Church"},
-    "general": {"eob": 0.043, "var": 6.8e-4, "label": "ImageNet-Val"},
-}
-PAPER_TABLE1 = {"faces": 0.029, "churches": 0.023, "general": 0.039}  # all losses, MAE
-PAPER_TABLE2 = {"faces": 2.65, "churches": 1.74, "general": 4.82}  # all losses, weighted MAE
 
 
 def evaluate(
@@ -54,22 +47,18 @@ def evaluate(
     dev = colorizer.device
     sd = StageData(data, idx, idx, batch_size, dev, colorizer.grey_size)
     stats = colorizer.bundle.stats
-    vae, mdn, feats = colorizer.vae, colorizer.mdn, colorizer.features
+    # The same decoding as the comparison's "ours" column (trainer/compare.py).
+    skip = colorizer.needs_photo_to_decode
+    method = Method("ours-skip" if skip else "ours", colorizer.source or Path("model"), colorizer.bundle)
     sums: dict[str, float] = {}
     n = 0
     with torch.inference_mode():
         for x in data.batches(idx, batch_size, shuffle=False):
             grey, ab = sd.to_net(x)
-            skip = hasattr(vae, "grey_encoder")  # "ours+skip": the decoder also sees the grey photo
-            g64 = F.interpolate(grey, size=ab.shape[-2:], mode="area") if skip else None
-            mu, _ = vae.encode(ab, g64) if skip else vae.encoder(ab)
-            rec = (vae.decode(mu, g64) if skip else vae.decoder(mu)).float()
-            logits, means = mdn(feats.features(grey))
-            order = torch.argsort(logits, 1, descending=True)[:, :k]
-            top = torch.gather(means, 1, order[..., None].expand(-1, -1, means.shape[-1]))
-            B = top.shape[0]
-            dec = vae.decode(top.reshape(B * k, -1), *([g64.repeat_interleave(k, 0)] if skip else [])).float()
-            dec = dec.view(B, k, 2, 64, 64)
+            g64 = F.interpolate(grey, size=ab.shape[-2:], mode="area")
+            rec = method.reconstruct(g64, ab)
+            dec = method.diverse(grey, g64, k, n=0, seed=0)
+            B = dec.shape[0]
             ab = ab.float()
             rows = {
                 "vae_mae": metrics.mae(rec, ab),

@@ -20,7 +20,7 @@ from pathlib import Path
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.model_card import model_card_text
 
-from .evaluate import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
+from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 
 MAX_BYTES = 25 * 1024 * 1024  # the limit per bundled model
 
