@@ -174,6 +174,29 @@ def test_decoding_keeps_only_the_latest_request(qtbot, tab, grey_photo_path):
     assert np.array_equal(shown(tab), expected_preview(tab, tab.z))
 
 
+def test_a_failed_decode_is_reported_and_live_decoding_goes_on(qtbot, tab, grey_photo_path, monkeypatch):
+    import divcolor_gui.app.decode_queue as decode_queue
+
+    open_photo(qtbot, tab, grey_photo_path)
+    tab.show_errors = False  # no modal box in a test; the signal is what a box would show
+    real = decode_queue.preview_job
+    calls = {"n": 0}
+
+    def fails_once(*args):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("out of memory while decoding")
+        return real(*args)
+
+    monkeypatch.setattr(decode_queue, "preview_job", fails_once)
+    with qtbot.waitSignal(tab.failed, timeout=WAIT) as failed:
+        tab.explorer.ab.slider.slider.setValue(300)
+    assert failed.args == ["Cannot decode", "out of memory while decoding"]
+    settle(qtbot, tab)
+    expect_change(qtbot, tab, lambda: tab.explorer.ab.slider.slider.setValue(900))
+    assert calls["n"] == 2
+
+
 def test_compare_button_shows_the_grey_input_while_held(qtbot, tab, grey_photo_path):
     open_photo(qtbot, tab, grey_photo_path)
     button = tab.preview.compare_button
