@@ -96,22 +96,21 @@ def _inv_f(f: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(c * c * c, f - c, torch.full((), 1 / _KAPPA, dtype=f.dtype, device=f.device))
 
 
-def _lab_to_linear(lab: torch.Tensor, dim: int) -> torch.Tensor:
-    """(..., 3, H, W) Lab -> linear-light sRGB in [0, 1], channels stacked at `dim`
-    (-3 for channel-first, -1 for an interleaved image)."""
+def _linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
+    """Linear light in [0, 1] -> the sRGB curve's values in [0, 1]."""
+    return torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) Lab -> (..., 3, H, W) sRGB clipped to [0, 1].
+    (The live preview's folded version of this arithmetic is `Recombiner`.)"""
     L, a, b = lab.unbind(-3)
     fy = (L + 16) / 116
     x = _inv_f(fy + a / 500) * float(_WHITE[0])
     y = _inv_f(fy) * float(_WHITE[1])
     z = _inv_f(fy - b / 200) * float(_WHITE[2])
-    return torch.stack([x * r[0] + y * r[1] + z * r[2] for r in _XYZ_TO_RGB.tolist()], dim).clamp_(0, 1)
-
-
-def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """(..., 3, H, W) Lab -> (..., 3, H, W) sRGB clipped to [0, 1]."""
-    lin = _lab_to_linear(lab, -3)
-    rgb = torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
-    return rgb.clamp_(0, 1)
+    lin = torch.stack([x * r[0] + y * r[1] + z * r[2] for r in _XYZ_TO_RGB.tolist()], -3).clamp_(0, 1)
+    return _linear_to_srgb(lin).clamp_(0, 1)
 
 
 def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
@@ -255,8 +254,7 @@ def _resize_rows(x: torch.Tensor, H: int, W: int, y0: int, y1: int) -> torch.Ten
 def _srgb8_table(n: int = 16384) -> torch.Tensor:
     """Linear light in [0, 1] (n steps) -> 8-bit sRGB. The sRGB curve's pow is most of
     Lab -> RGB's cost; at 1/16383 steps the table is within a fifth of a level."""
-    lin = torch.linspace(0, 1, n, dtype=torch.float64)
-    rgb = torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
+    rgb = _linear_to_srgb(torch.linspace(0, 1, n, dtype=torch.float64))
     return (rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8)
 
 
