@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from divcolor_gui.core.messages import one_line
+
 MIN_CHROMA = 2.0  # mean Lab chroma below which the result counts as grey (general: ~8 on this photo)
 WINDOW_TIMEOUT_MS = 300_000  # the window's model load + analysis, on a slow machine
 PHOTO_SIZE = (240, 320)  # (H, W) of the generated photo
@@ -70,7 +72,7 @@ def run_self_test(model: str | None = None, device: str = "auto", out: str | Pat
     try:
         summary = _self_test(model, device, Path(out) if out else default_output())
     except Exception as e:  # any failure is the answer, stated in one line
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = one_line(e)
         print(f"divcolor self-test failed: {msg}", file=sys.stderr)
         return 1
     print(f"divcolor self-test passed: {summary}")

@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from divcolor_gui.core.colorizer import Analysis, Colorizer
+from divcolor_gui.core.messages import one_line
 
 from .jobs import PreviewResult, preview_job
 from .tasks import TaskRunner
@@ -82,7 +83,7 @@ def decode_loop(mailbox: _Mailbox):
         try:
             yield preview_job(req.colorizer, req.analysis, req.z, req.max_side, req.token)
         except Exception as e:  # one bad frame must not end live decoding
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = one_line(e)
             yield _Failure(req.token, msg)
 
 

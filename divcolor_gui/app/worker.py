@@ -21,6 +21,8 @@ import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from divcolor_gui.core.messages import one_line
+
 
 class Worker(QObject):
     progress = Signal(object)  # whatever the generator yielded
@@ -60,7 +62,7 @@ class Worker(QObject):
                 return
             self.finished.emit(result)
         except Exception as e:  # shown to the user, never swallowed
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = one_line(e)
             self.failed.emit(msg, traceback.format_exc())
 
 
