@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--loss", default="all", choices=("all", "l2", "mah"), help="decoder loss (the paper's ablation)"
     )
+    t.add_argument(
+        "--mdn-loss",
+        default="latent",
+        choices=("latent", "decoded"),
+        help="latent: the paper's; decoded: best-of-K on the decoded colours (slower, lower error-of-best)",
+    )
     t.add_argument("--skip", action="store_true", help='train the "ours+skip" decoder')
     t.add_argument("--method", default="ours", choices=("ours", "cvae", "cgan"),
                    help="ours, or a paper baseline: cvae (L2 + KL) or cgan (pix2pix); baselines train V epochs")  # fmt: skip
@@ -168,7 +174,7 @@ def _cmd_train(args) -> int:
             data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=features_from,
             epochs=_per_stage(args.epochs, int, "--epochs"), batch_size=args.batch_size, device=args.device,
             resume=args.resume, lr=_per_stage(args.lr, float, "--lr"), loss_weights=weights, weighting=args.weighting,
-            val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
+            mdn_loss=args.mdn_loss, val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
             max_images=args.max_images, seed=args.seed,
         )  # fmt: skip
         show = ConsoleProgress()

@@ -54,6 +54,7 @@ class TrainConfig:
     lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
+    mdn_loss: str = "latent"  # latent (the paper's) | decoded (best-of-K on colours, stages.train_mdn)
     val_fraction: float = 0.05
     skip_decoder: bool = False  # train "ours+skip" instead of the plain VAE
     method: str = (
@@ -102,6 +103,8 @@ def run_training(cfg: TrainConfig):
             raise TrainingError(f"unknown stage {s!r}: choose from {', '.join(STAGE_ORDER)}")
     if cfg.preset not in PRESETS:
         raise TrainingError(f"unknown preset {cfg.preset!r}: choose from {', '.join(PRESETS)}")
+    if cfg.mdn_loss not in stages.MDN_LOSSES:
+        raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(stages.MDN_LOSSES)}")
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
@@ -183,6 +186,7 @@ def run_training(cfg: TrainConfig):
         skipped={k: len(v) for k, v in data.skipped.items()},
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
+        mdn_loss=cfg.mdn_loss,
         batch_size=cfg.batch_size,
         device=str(device),
         host=platform.node(),
@@ -232,7 +236,9 @@ def run_training(cfg: TrainConfig):
         elif role == "vae":
             gen = stages.train_vae(state, sd, bundle.stats, cfg.loss_weights, lr=lr)
         else:
-            gen = stages.train_mdn(state, sd, bundle.nets["features"], bundle.nets["vae"], lr=lr)
+            gen = stages.train_mdn(
+                state, sd, bundle.nets["features"], bundle.nets["vae"], lr=lr, loss=cfg.mdn_loss
+            )
         t_stage = time.monotonic()
         wall_before = float(wall.get(role, 0.0))
         for rec in gen:

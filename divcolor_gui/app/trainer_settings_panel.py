@@ -136,6 +136,15 @@ class TrainerSettingsPanel(QWidget):
         self.weighting_combo.addItem("raw", "raw")
         self.weighting_combo.setToolTip("How L_hist weights rare colours: smoothed inverse frequency, or raw")
         adv.addRow("L_hist weighting", self.weighting_combo)
+        self.mdn_loss_combo = QComboBox()
+        self.mdn_loss_combo.addItem("latent (the paper's)", "latent")
+        self.mdn_loss_combo.addItem("decoded colours (best of 8)", "decoded")
+        self.mdn_loss_combo.setToolTip(
+            "How the MDN learns: the paper's loss in the VAE's latent space, or the error of the best\n"
+            "of its 8 decoded colorizations (lower error, several times slower per step)"
+        )
+        self.mdn_loss_combo.currentIndexChanged.connect(self._emit_changed)
+        adv.addRow("MDN loss", self.mdn_loss_combo)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
         self.lr_spin.setRange(1e-6, 1.0)
@@ -287,6 +296,7 @@ class TrainerSettingsPanel(QWidget):
         for f in dataclasses.fields(LossWeights):
             self.weight_spins[f.name].setValue(f.default)
         self.weighting_combo.setCurrentIndex(0)
+        self.mdn_loss_combo.setCurrentIndex(0)
         self.lr_spin.setValue(TrainConfig(data=Path(), out=Path()).lr)
 
     def _emit_changed(self, *_: object) -> None:
@@ -322,5 +332,6 @@ class TrainerSettingsPanel(QWidget):
             lr=self.lr_spin.value(),
             loss_weights=LossWeights(**{k: s.value() for k, s in self.weight_spins.items()}),
             weighting=self.weighting_combo.currentData(),
+            mdn_loss=self.mdn_loss_combo.currentData(),
             name=self.model_name(),
         )

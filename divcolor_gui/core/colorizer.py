@@ -67,7 +67,9 @@ class Colorizer:
         self.device = device
         self.source = source
         self.features = bundle.nets["features"]
-        self.vae = bundle.nets["vae"]
+        # Channels-last weights make the decoder's convs (which start from a 1x1 latent,
+        # so nothing else sets the layout) about 1.5x faster on a CPU: live decoding.
+        self.vae = bundle.nets["vae"].to(memory_format=torch.channels_last)
         self.mdn = bundle.nets["mdn"]
         self.name = bundle.meta.get("name") or (source.stem if source else "model")
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from divcolor_gui.core.checkpoint import load_model
+from divcolor_gui.core.losses import mdn_decoded_loss
 from trainer.data import ScanProgress, scan_folder
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
 from trainer.stages import Progress, cosine_lr
@@ -176,6 +177,42 @@ def test_resume_longer_with_a_rate_per_stage(photo_folder, divcolor_home, tmp_pa
     assert side["vae"]["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cosine_lr(1e-4, 2, 3))
     assert side["mdn"]["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cosine_lr(5e-3, 0, 1))
     assert load_model(out).meta["lr"] == lr
+
+
+def test_mdn_continues_on_the_decoded_loss(trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end):
+    """A finished model's MDN trained on with the best-of-K colour loss: it picks up from
+    its epoch (features and VAE untouched), every training and validation batch goes
+    through that loss, and the file says which loss it had."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    calls = []
+
+    def spy(ab, logits, means, decode):
+        calls.append(torch.is_grad_enabled())
+        return mdn_decoded_loss(ab, logits, means, decode)
+
+    monkeypatch.setattr("trainer.stages.mdn_decoded_loss", spy)
+    out = tmp_path / "decoded.pt"
+    shutil.copy(trained_model.path, out)
+    shutil.copy(resume_path(trained_model.path), resume_path(out))
+    before = load_model(out)
+    longer = {**EPOCHS, "mdn": EPOCHS["mdn"] + 1}
+    cfg = _cfg(trained_model.folder, out, resume=True, epochs=longer, mdn_loss="decoded")
+    records, _ = run_to_end(run_training(cfg))
+    epochs = [r for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert [(r.stage, r.epoch) for r in epochs] == [("mdn", 2)]
+    after = load_model(out)
+    assert after.meta["mdn_loss"] == "decoded"
+    assert _same_state(_state(after.nets["vae"]), _state(before.nets["vae"]))
+    assert not _same_state(_state(after.nets["mdn"]), _state(before.nets["mdn"]))
+    n_train, n_val = _expected_split(trained_model.folder.colour)
+    assert calls.count(True) == math.ceil(n_train / BATCH)  # training steps
+    assert calls.count(False) == math.ceil(n_val / BATCH)  # validation batches
+    assert 0 < epochs[0].val["eob"] < 1 and math.isfinite(epochs[0].val["loss"])
+
+
+def test_unknown_mdn_loss_is_refused(photo_folder, tmp_path):
+    with pytest.raises(TrainingError, match="MDN loss"):
+        next(run_training(_cfg(photo_folder, tmp_path / "m.pt", mdn_loss="nearest")))
 
 
 def test_existing_out_without_resume_is_refused(trained_model, tmp_path, divcolor_home, monkeypatch):
