@@ -248,7 +248,10 @@ def run_training(cfg: TrainConfig):
                 history[role] = state.history
                 wall[role] = wall_before + time.monotonic() - t_stage
                 meta["progress"] = dict(progress)
-                reused = {"features": meta["features_from"]["epochs"]} if "features_from" in meta else {}
+                # Files from before the reused epochs were recorded lack them.
+                reused = (
+                    {"features": meta["features_from"].get("epochs", 0)} if "features_from" in meta else {}
+                )
                 meta["epochs"] = {  # what each network has had, here or (reused) elsewhere
                     r: progress.get(r, reused.get(r, 0))
                     for r in (*STAGE_ORDER, *baselines.ROLES)

@@ -28,6 +28,18 @@ def _fmt_losses(d: dict | None) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in d.items())
 
 
+MDN_LOSS_TEXT = {
+    "latent": "latent (the paper's: the component nearest the VAE's embedding)",
+    "decoded": "decoded (best of 8 on the decoded colours, then pi towards that component)",
+}
+
+
+def _fmt_lr(lr) -> str:
+    if isinstance(lr, dict):
+        return ", ".join(f"{STAGE_TITLES.get(s, s)} {v:g}" for s, v in lr.items())
+    return f"{lr:g}"
+
+
 def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = None) -> str:
     """Markdown for a model's meta; `requested` (stage -> epochs asked for) lets the
     card say whether the run finished or stopped early."""
@@ -65,6 +77,8 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Batch size", str(meta.get("batch_size", "?"))),
         ("Loss weights", ", ".join(f"{k} {v:g}" for k, v in lw.items()) or "?"),
         ("L_hist weighting", str(meta.get("weighting", "?"))),
+        ("MDN loss", MDN_LOSS_TEXT.get(meta.get("mdn_loss", "latent"), str(meta.get("mdn_loss")))),
+        ("Learning rate (last run)", _fmt_lr(meta["lr"]) if "lr" in meta else "?"),
         (
             "Device",
             f"{meta.get('device', '?')}"

@@ -157,6 +157,22 @@ def test_folder_summary_counts_usable_and_skipped(qtbot, tab, photos, home):
     assert list((home / "cache").glob("photos-64-*/images.npy"))
 
 
+def test_advanced_settings_reach_the_training_config(tab, tmp_path):
+    s = tab.settings
+    s.weight_spins["mah"].setValue(0.5)
+    s.weighting_combo.setCurrentIndex(s.weighting_combo.findData("raw"))
+    s.mdn_loss_combo.setCurrentIndex(s.mdn_loss_combo.findData("decoded"))
+    s.lr_spin.setValue(3e-4)
+    cfg = s.build_config(tmp_path, tmp_path / "m.pt")
+    assert (cfg.loss_weights.mah, cfg.weighting, cfg.mdn_loss, cfg.lr) == (0.5, "raw", "decoded", 3e-4)
+    s.reset_advanced()
+    defaults = TrainConfig(data=tmp_path, out=tmp_path / "m.pt")
+    cfg = s.build_config(tmp_path, tmp_path / "m.pt")
+    assert (cfg.loss_weights, cfg.weighting, cfg.mdn_loss, cfg.lr) == (
+        defaults.loss_weights, defaults.weighting, defaults.mdn_loss, defaults.lr,
+    )  # fmt: skip
+
+
 def test_train_cancel_resume(qtbot, tab, photos, monkeypatch):
     saved: list[str] = []
     tab.model_saved.connect(saved.append)
@@ -324,8 +340,12 @@ def test_model_card_says_how_far_training_got():
         "wall_s": {"features": 12.0, "vae": 70.0},
         "history": {"vae": [{"epoch": 3, "train": {"loss": 1.5}, "val": {"loss": 2.5}}]},
         "device": "cpu",
+        "lr": {"features": 1e-3, "vae": 3e-4, "mdn": 2e-3},
     }
     card = model_card_text(meta, "m", {"features": 2, "vae": 10, "mdn": 10})
+    assert "| Learning rate (last run) | Feature network 0.001, VAE 0.0003, MDN 0.002 |" in card
+    assert "| MDN loss | latent (the paper's" in card  # a file from before the choice existed
+    assert "| MDN loss | decoded (best of 8" in model_card_text({**meta, "mdn_loss": "decoded"}, "m")
     assert card.startswith("# m\n")
     assert "22 (20 training, 2 validation)" in card and "3 (greyscale 3)" in card
     assert "Feature network 2/2, VAE 3/10, MDN 0/10" in card and "stopped early" in card

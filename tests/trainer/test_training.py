@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from divcolor_gui.core.checkpoint import load_model
+from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.losses import mdn_decoded_loss
 from trainer.data import ScanProgress, scan_folder
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
@@ -249,6 +249,25 @@ def test_features_from_another_model(trained_model, tmp_path, divcolor_home, mon
     assert new.nets["features"].cfg == src.nets["features"].cfg
     assert new.meta["features_from"]["model"] == str(trained_model.path)
     assert new.meta["progress"] == {"vae": 1, "mdn": 1}
+
+
+def test_resume_a_reusing_model_from_before_reused_epochs_were_recorded(
+    trained_model, tmp_path, divcolor_home, monkeypatch, run_to_end
+):
+    """The bundled faces model's file predates `features_from.epochs`: training its MDN on
+    must not fail when the first epoch is saved (it once did, losing that epoch)."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "old.pt"
+    cfg = _cfg(trained_model.folder, out, stages=("vae", "mdn"), features_from=trained_model.path)
+    run_to_end(run_training(cfg))
+    old = load_model(out)
+    del old.meta["features_from"]["epochs"]
+    save_model(old, out)
+    cfg.resume, cfg.epochs = True, {**EPOCHS, "mdn": EPOCHS["mdn"] + 1}
+    records, _ = run_to_end(run_training(cfg))
+    epochs = [(r.stage, r.epoch) for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert epochs == [("mdn", 2)]
+    assert load_model(out).meta["progress"]["mdn"] == 2
 
 
 def test_too_few_photos(tmp_path, photo_factory, divcolor_home, monkeypatch):
