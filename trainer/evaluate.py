@@ -68,6 +68,9 @@ def evaluate(
                 "eob": metrics.error_of_best(dec, ab),
                 "var": metrics.diversity_variance(dec),
                 "top1_mae": metrics.mae(dec[:, 0], ab),
+                "chroma_true": metrics.chroma(ab),
+                "chroma_top1": metrics.chroma(dec[:, 0]),
+                "chroma_topk": metrics.chroma(dec).mean(1),
             }
             for key, v in rows.items():
                 sums[key] = sums.get(key, 0.0) + v.sum().item()
@@ -92,6 +95,9 @@ def format_report(r: dict, paper_key: str | None = None) -> str:
         f"{'error-of-best, top ' + str(r['k']) + ' (T3)':<34}{r['eob']:>10.4f}{p_eob:>10}",
         f"{'variance across top ' + str(r['k']) + ' (T3)':<34}{r['var']:>10.2e}{p_var:>10}",
         f"{'MAE of the heaviest mode':<34}{r['top1_mae']:>10.4f}{'':>10}",
+        f"{'chroma: heaviest / top ' + str(r['k']) + ' / truth':<34}"
+        f"{r['chroma_top1']:>10.1f}  / {r['chroma_topk']:.1f} / {r['chroma_true']:.1f}",
+        "  (chroma: mean sqrt(a^2+b^2) in Lab units, ours; well below the truth's reads as greyish)",
         "* weights normalised to mean 1 over the training data; the paper's are unnormalised 1/p, so only",
         "  the ratio between decoders compares across the two columns.",
     ]

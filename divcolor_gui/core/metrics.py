@@ -8,12 +8,16 @@ All on 64x64 ab fields in the /128 scale, per image, to be averaged over a test 
 - error-of-best: the smallest mae among the k diverse colorizations.
 - variance: the per-pixel variance across the k colorizations (population variance,
   per channel), averaged over pixels and channels.
+- chroma (ours, not the paper's): the mean over pixels of sqrt(a^2 + b^2), in Lab units;
+  set against the truth's, it shows greyish (low) or garish (high) colorizations,
+  which the paper's metrics do not.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .lab import AB_SCALE
 from .losses import pixel_weights
 
 CENTRE_GRID = torch.arange(8) * 4 + 18  # rows/cols 18..46: an 8x8 grid in the centre
@@ -52,3 +56,8 @@ def error_of_best(samples: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
 def diversity_variance(samples: torch.Tensor) -> torch.Tensor:
     """(B, k, 2, H, W) -> (B,) per-pixel variance across k, averaged."""
     return samples.var(1, unbiased=False).flatten(1).mean(1)
+
+
+def chroma(ab: torch.Tensor) -> torch.Tensor:
+    """(..., 2, H, W) ab/128 -> (...) mean chroma in Lab units."""
+    return ab.float().norm(dim=-3).flatten(-2).mean(-1) * AB_SCALE

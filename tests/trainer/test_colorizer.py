@@ -114,7 +114,7 @@ def test_evaluate_against_hand_computed_metrics(
     x = torch.from_numpy(np.asarray(data.images)).permute(0, 3, 1, 2)
     grey, ab = lab.rgb_uint8_to_net(x, 64)
     vae, mdn, feats = colorizer.vae, colorizer.mdn, colorizer.features
-    mae, eob, var = [], [], []
+    mae, eob, var, chroma_top1 = [], [], [], []
     with torch.no_grad():
         for i in range(len(x)):
             mu, _ = vae.encoder(ab[i : i + 1])
@@ -126,9 +126,13 @@ def test_evaluate_against_hand_computed_metrics(
             dec = vae.decoder(means[0, torch.from_numpy(top)]).numpy()  # (5, 2, 64, 64)
             eob.append(min(np.abs(d - truth).mean() for d in dec))
             var.append(dec.var(0).mean())
+            chroma_top1.append(np.hypot(dec[0, 0], dec[0, 1]).mean() * 128)
     assert result["vae_mae"] == pytest.approx(np.mean(mae), rel=1e-4)
     assert result["eob"] == pytest.approx(np.mean(eob), rel=1e-4)
     assert result["var"] == pytest.approx(np.mean(var), rel=1e-3)
+    assert result["chroma_top1"] == pytest.approx(np.mean(chroma_top1), rel=1e-4)
+    truth = np.hypot(ab[:, 0].numpy(), ab[:, 1].numpy()).mean() * 128
+    assert result["chroma_true"] == pytest.approx(truth, rel=1e-4)
     assert result["eob"] <= result["top1_mae"] + 1e-7
 
 
