@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mdn-loss",
         default="latent",
         choices=("latent", "decoded"),
-        help="latent: the paper's; decoded: best of 8 on the decoded colours (lower error-of-best, greyer heaviest mode, ~6x slower)",
+        help="latent: the paper's; decoded: that plus the best of 8 on the decoded colours (lower error-of-best, ~6x slower)",
     )
     t.add_argument("--skip", action="store_true", help='train the "ours+skip" decoder')
     t.add_argument("--method", default="ours", choices=("ours", "cvae", "cgan"),

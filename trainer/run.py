@@ -54,7 +54,7 @@ class TrainConfig:
     lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
-    mdn_loss: str = "latent"  # latent (the paper's) | decoded (best-of-K on colours, stages.train_mdn)
+    mdn_loss: str = "latent"  # latent (the paper's) | decoded (plus best-of-K on colours, stages.train_mdn)
     val_fraction: float = 0.05
     skip_decoder: bool = False  # train "ours+skip" instead of the plain VAE
     method: str = (

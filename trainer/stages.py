@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from divcolor_gui.core import lab
-from divcolor_gui.core.losses import LossWeights, colornet_loss, mdn_decoded_loss, mdn_loss, vae_losses
+from divcolor_gui.core.losses import LossWeights, colornet_loss, decoded_colour_loss, mdn_loss, vae_losses
 from divcolor_gui.core.nets.vae import reparameterize
 from divcolor_gui.core.stats import DatasetStats
 
@@ -251,9 +251,9 @@ def train_mdn(
     """Stage 2: the MDN from frozen grey features to the VAE's embedding.
 
     loss "latent" is the paper's: the component nearest z, drawn afresh from the VAE's
-    posterior at every step. "decoded" is best-of-K on the decoded colours
-    (losses.mdn_decoded_loss), which trains for error-of-best directly; it decodes
-    every component at every step, so a step costs several times more.
+    posterior at every step. "decoded" adds best-of-K on the decoded colours
+    (losses.decoded_colour_loss), which trains the means for error-of-best directly;
+    it decodes every component at every step, so an epoch takes several times longer.
     """
     if loss not in MDN_LOSSES:
         raise ValueError(f"unknown MDN loss {loss!r}: choose from {', '.join(MDN_LOSSES)}")
@@ -267,14 +267,15 @@ def train_mdn(
     skip = hasattr(vae, "grey_encoder")
 
     def decoder_for(grey):
-        """decode(z, r) of losses.mdn_decoded_loss for this batch's grey images."""
+        """decode(z, r) of losses.decoded_colour_loss for this batch's grey images."""
         g64 = _grey64(grey) if skip else None
         return lambda z, r: vae.decode(z, g64.repeat_interleave(r, 0) if skip else None)
 
     def batch_loss(grey, ab, z, logits, means):
+        value = mdn_loss(z, logits, means, variance)
         if loss == "decoded":
-            return mdn_decoded_loss(ab, logits, means, decoder_for(grey))[0]
-        return mdn_loss(z, logits, means, variance)
+            value = value + decoded_colour_loss(ab, means, decoder_for(grey))[0]
+        return value
 
     @torch.no_grad()
     def inputs(grey, ab):

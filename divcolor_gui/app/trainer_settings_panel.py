@@ -138,11 +138,10 @@ class TrainerSettingsPanel(QWidget):
         adv.addRow("L_hist weighting", self.weighting_combo)
         self.mdn_loss_combo = QComboBox()
         self.mdn_loss_combo.addItem("latent (the paper's)", "latent")
-        self.mdn_loss_combo.addItem("decoded colours (best of 8)", "decoded")
+        self.mdn_loss_combo.addItem("latent + decoded colours", "decoded")
         self.mdn_loss_combo.setToolTip(
-            "How the MDN learns: the paper's loss in the VAE's latent space, or the error of the best\n"
-            "of its 8 decoded colorizations (lower error-of-best, but a greyer heaviest mode;\n"
-            "about 6x slower)"
+            "How the MDN learns: the paper's loss in the VAE's latent space, or that plus the error\n"
+            "of the best of its 8 decoded colorizations (lower error-of-best; epochs about 6x longer)"
         )
         self.mdn_loss_combo.currentIndexChanged.connect(self._emit_changed)
         adv.addRow("MDN loss", self.mdn_loss_combo)

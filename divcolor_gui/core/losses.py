@@ -101,28 +101,27 @@ def mdn_loss(z: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, varianc
     return (-log_pi[idx, m] + dist[idx, m] / (2 * variance)).mean()
 
 
-def mdn_decoded_loss(
-    ab: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, decode
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Best-of-K in colour space (multiple choice learning), our addition to the paper.
+def decoded_colour_loss(ab: torch.Tensor, means: torch.Tensor, decode) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best-of-K on the decoded colours (multiple choice learning), our addition to the
+    paper's MDN loss.
 
-    Every mean is decoded; the one whose colours are nearest the truth (L1, the
-    metric of error-of-best) is pulled towards them through the frozen decoder, and
-    pi learns which component that is. The paper's latent loss scores components by
-    distance in z, which ranks them differently from their colours' error (method.md).
+    Every mean is decoded; the one whose colours are nearest the truth (L1, the metric
+    of error-of-best) is pulled towards them through the frozen decoder. The paper's
+    loss picks the component nearest z in the latent space, which is often not the one
+    whose colours come nearest. Only the means learn from this term: on its own, with
+    pi trained towards its winner too, the heaviest mode turned grey (README).
 
-    ab (B, 2, H, W); logits (B, K); means (B, K, d); decode(z, r) decodes z (B*r, d), each
-    image's r latents in a row, to (B*r, 2, H, W).
-    Returns the loss, summed over pixels and averaged over the batch, and the
-    winning component of each image.
+    ab (B, 2, H, W); means (B, K, d); decode(z, r) decodes z (B*r, d), each image's r
+    latents in a row, to (B*r, 2, H, W).
+    Returns the term, summed over pixels and averaged over the batch, and the winning
+    component of each image.
     """
     B, K, d = means.shape
     with torch.no_grad():  # choosing needs every component, the gradient only the winner
         err = (decode(means.reshape(B * K, d), K).view(B, K, *ab.shape[1:]) - ab[:, None]).abs()
         m = err.flatten(2).mean(2).argmin(1)
     idx = torch.arange(B, device=ab.device)
-    colour = (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean()
-    return colour + F.cross_entropy(logits, m), m
+    return (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean(), m
 
 
 def colornet_loss(logits: torch.Tensor, ab_true: torch.Tensor, bin_weights: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ def _fmt_losses(d: dict | None) -> str:
 
 MDN_LOSS_TEXT = {
     "latent": "latent (the paper's: the component nearest the VAE's embedding)",
-    "decoded": "decoded (best of 8 on the decoded colours, then pi towards that component)",
+    "decoded": "decoded (the paper's, plus the best of the 8 decoded colorizations pulled towards the truth)",
 }
 
 

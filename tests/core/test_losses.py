@@ -234,36 +234,31 @@ def _as_field(z: torch.Tensor, r: int) -> torch.Tensor:
     return z.view(-1, 2, 1, 2)
 
 
-def test_mdn_decoded_loss_picks_the_best_decoded_component(gen):
-    """The winner is the component whose colours are nearest in L1: here neither the
-    heaviest one nor the one nearest in squared distance. The loss is its summed L1
-    error plus the cross-entropy of pi towards it; only the winner's mean moves."""
+def test_decoded_colour_loss_picks_the_best_decoded_component():
+    """The winner is the component whose colours are nearest in L1: here not the one
+    nearest in squared distance (the paper's choice). The term is its summed L1 error,
+    and only its mean moves."""
     ab = torch.zeros(1, 2, 1, 2)
     means = torch.tensor([[
         [0.5, 0.5, 0.5, 0.5],  # L1 2.0, squared 1.0
         [1.2, 0.0, 0.0, 0.0],  # L1 1.2, squared 1.44: the winner
         [3.0, 0.0, 0.0, 0.0],
     ]], requires_grad=True)  # fmt: skip
-    logits = torch.tensor([[5.0, 0.0, 1.0]], requires_grad=True)
-    loss, m = losses.mdn_decoded_loss(ab, logits, means, _as_field)
+    loss, m = losses.decoded_colour_loss(ab, means, _as_field)
     assert m.tolist() == [1]
-    log_pi1 = 0.0 - math.log(math.exp(5.0) + 1.0 + math.exp(1.0))
-    assert loss.item() == pytest.approx(1.2 - log_pi1, rel=1e-5)
+    assert loss.item() == pytest.approx(1.2, rel=1e-6)
     loss.backward()
     assert means.grad[0, 1].abs().sum() > 0
     assert means.grad[0, [0, 2]].abs().sum() == 0
-    assert logits.grad[0, 1] < 0 < logits.grad[0, 0]  # pi moves towards the winner
 
 
-def test_mdn_decoded_loss_averages_over_the_batch(gen):
+def test_decoded_colour_loss_averages_over_the_batch(gen):
     ab = torch.randn(3, 2, 1, 2, generator=gen)
     means = torch.randn(3, 8, 4, generator=gen)
-    logits = torch.randn(3, 8, generator=gen)
-    loss, m = losses.mdn_decoded_loss(ab, logits, means, _as_field)
+    loss, m = losses.decoded_colour_loss(ab, means, _as_field)
     want = 0.0
     for b in range(3):
         errs = [(means[b, k].view(2, 1, 2) - ab[b]).abs().sum().item() for k in range(8)]
-        best = int(np.argmin(errs))
-        assert m[b].item() == best
-        want += errs[best] - torch.log_softmax(logits[b], 0)[best].item()
+        assert m[b].item() == int(np.argmin(errs))
+        want += min(errs)
     assert loss.item() == pytest.approx(want / 3, rel=1e-5)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from divcolor_gui.core.checkpoint import load_model, save_model
-from divcolor_gui.core.losses import mdn_decoded_loss
+from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss
 from trainer.data import ScanProgress, scan_folder
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
 from trainer.stages import Progress, cosine_lr
@@ -180,17 +180,21 @@ def test_resume_longer_with_a_rate_per_stage(photo_folder, divcolor_home, tmp_pa
 
 
 def test_mdn_continues_on_the_decoded_loss(trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end):
-    """A finished model's MDN trained on with the best-of-K colour loss: it picks up from
-    its epoch (features and VAE untouched), every training and validation batch goes
-    through that loss, and the file says which loss it had."""
+    """A finished model's MDN trained on with the best-of-K colour term added: it picks up
+    from its epoch (features and VAE untouched), every training and validation batch
+    goes through both terms, and the file says which loss it had."""
     monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
-    calls = []
+    calls = {"colour": [], "latent": []}
 
-    def spy(ab, logits, means, decode):
-        calls.append(torch.is_grad_enabled())
-        return mdn_decoded_loss(ab, logits, means, decode)
+    def spy(name, fn):
+        def wrapped(*args):
+            calls[name].append(torch.is_grad_enabled())
+            return fn(*args)
 
-    monkeypatch.setattr("trainer.stages.mdn_decoded_loss", spy)
+        return wrapped
+
+    monkeypatch.setattr("trainer.stages.decoded_colour_loss", spy("colour", decoded_colour_loss))
+    monkeypatch.setattr("trainer.stages.mdn_loss", spy("latent", mdn_loss))
     out = tmp_path / "decoded.pt"
     shutil.copy(trained_model.path, out)
     shutil.copy(resume_path(trained_model.path), resume_path(out))
@@ -205,8 +209,9 @@ def test_mdn_continues_on_the_decoded_loss(trained_model, divcolor_home, tmp_pat
     assert _same_state(_state(after.nets["vae"]), _state(before.nets["vae"]))
     assert not _same_state(_state(after.nets["mdn"]), _state(before.nets["mdn"]))
     n_train, n_val = _expected_split(trained_model.folder.colour)
-    assert calls.count(True) == math.ceil(n_train / BATCH)  # training steps
-    assert calls.count(False) == math.ceil(n_val / BATCH)  # validation batches
+    for name in ("colour", "latent"):
+        assert calls[name].count(True) == math.ceil(n_train / BATCH), name  # training steps
+        assert calls[name].count(False) == math.ceil(n_val / BATCH), name  # validation batches
     assert 0 < epochs[0].val["eob"] < 1 and math.isfinite(epochs[0].val["loss"])
 
 
