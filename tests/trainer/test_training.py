@@ -215,6 +215,23 @@ def test_mdn_continues_on_the_decoded_loss(trained_model, divcolor_home, tmp_pat
     assert 0 < epochs[0].val["eob"] < 1 and math.isfinite(epochs[0].val["loss"])
 
 
+def test_skip_model_trains_on_the_decoded_loss(
+    photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """An "ours+skip" decoder needs each image's grey levels beside every latent it
+    decodes: the 8 candidates of the colour term and the 5 of validation."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "skip.pt"
+    cfg = _cfg(
+        photo_folder, out, skip_decoder=True, mdn_loss="decoded", epochs={"features": 1, "vae": 1, "mdn": 1}
+    )
+    records, _ = run_to_end(run_training(cfg))
+    mdn_epoch = [r for r in records if isinstance(r, Progress) and r.stage == "mdn" and r.kind == "epoch"]
+    assert len(mdn_epoch) == 1 and 0 < mdn_epoch[0].val["eob"] < 1
+    model = load_model(out)
+    assert hasattr(model.nets["vae"], "grey_encoder") and model.meta["mdn_loss"] == "decoded"
+
+
 def test_unknown_mdn_loss_is_refused(photo_folder, tmp_path):
     with pytest.raises(TrainingError, match="MDN loss"):
         next(run_training(_cfg(photo_folder, tmp_path / "m.pt", mdn_loss="nearest")))
