@@ -345,7 +345,7 @@ def test_model_card_says_how_far_training_got():
     card = model_card_text(meta, "m", {"features": 2, "vae": 10, "mdn": 10})
     assert "| Learning rate (last run) | Feature network 0.001, VAE 0.0003, MDN 0.002 |" in card
     assert "| MDN loss | latent (the paper's" in card  # a file from before the choice existed
-    assert "| MDN loss | decoded (best of 8" in model_card_text({**meta, "mdn_loss": "decoded"}, "m")
+    assert "| MDN loss | decoded (the paper's, plus" in model_card_text({**meta, "mdn_loss": "decoded"}, "m")
     assert card.startswith("# m\n")
     assert "22 (20 training, 2 validation)" in card and "3 (greyscale 3)" in card
     assert "Feature network 2/2, VAE 3/10, MDN 0/10" in card and "stopped early" in card
