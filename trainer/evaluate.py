@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from divcolor_gui.core import metrics
+from divcolor_gui.core import lab, metrics
 from divcolor_gui.core.colorizer import Colorizer
 
 from .compare import Method
@@ -55,7 +54,7 @@ def evaluate(
     with torch.inference_mode():
         for x in data.batches(idx, batch_size, shuffle=False):
             grey, ab = sd.to_net(x)
-            g64 = F.interpolate(grey, size=ab.shape[-2:], mode="area")
+            g64 = lab.grey_at_field_size(grey)
             rec = method.reconstruct(g64, ab)
             dec = method.diverse(grey, g64, k, n=0, seed=0)
             B = dec.shape[0]

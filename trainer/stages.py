@@ -187,13 +187,6 @@ def train_features(state: StageState, sd: StageData, stats: DatasetStats, lr: fl
     yield from _run_epochs(state, sd, lr, step, validate)
 
 
-def _grey64(grey: torch.Tensor) -> torch.Tensor:
-    """The grey input at the colour field's size, what a skip decoder takes."""
-    if grey.shape[-1] == lab.FIELD_SIZE:
-        return grey
-    return lab.F.interpolate(grey, size=(lab.FIELD_SIZE, lab.FIELD_SIZE), mode="area")
-
-
 def annealed_mean(logits: torch.Tensor, T: float = 0.38) -> torch.Tensor:
     """Zhang et al.'s annealed-mean colour of the bin distribution: (B, 2, h, w) ab/128."""
     p = torch.softmax(logits.float() / T, dim=1)
@@ -209,7 +202,7 @@ def train_vae(
     skip = hasattr(net, "grey_encoder")
 
     def forward(grey, ab):
-        return net(ab, _grey64(grey)) if skip else net(ab)
+        return net(ab, lab.grey_at_field_size(grey)) if skip else net(ab)
 
     def step(grey, ab):
         pred, mu, logvar = forward(grey, ab)
@@ -225,7 +218,7 @@ def train_vae(
         n, first = 0, None
         for x in sd.val_batches():
             grey, ab = sd.to_net(x)
-            g64 = _grey64(grey)
+            g64 = lab.grey_at_field_size(grey)
             mu, logvar = net.encode(ab, g64) if skip else net.encoder(ab)
             pred = net.decode(mu, g64) if skip else net.decoder(mu)  # z = mu: the reconstruction
             terms = vae_losses(pred, ab, mu, logvar, stats, weights)
@@ -268,7 +261,7 @@ def train_mdn(
 
     def decoder_for(grey):
         """decode(z, r) of losses.decoded_colour_loss for this batch's grey images."""
-        g64 = _grey64(grey) if skip else None
+        g64 = lab.grey_at_field_size(grey) if skip else None
         return lambda z, r: vae.decode(z, g64.repeat_interleave(r, 0) if skip else None)
 
     def batch_loss(grey, ab, z, logits, means):
@@ -279,7 +272,7 @@ def train_mdn(
 
     @torch.no_grad()
     def inputs(grey, ab):
-        mu, logvar = vae.encode(ab, _grey64(grey)) if skip else vae.encoder(ab)
+        mu, logvar = vae.encode(ab, lab.grey_at_field_size(grey)) if skip else vae.encoder(ab)
         return features.features(grey), mu, logvar
 
     def step(grey, ab):

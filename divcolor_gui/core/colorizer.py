@@ -121,10 +121,7 @@ class Colorizer:
             return self.vae.decode(z).float().cpu()
         if analysis is None:
             raise ValueError(f"{self.name} decodes with the photo's grey levels: pass decode(z, analysis)")
-        g64 = analysis.grey
-        if g64.shape[-1] != lab.FIELD_SIZE:
-            g64 = F.interpolate(g64, size=(lab.FIELD_SIZE, lab.FIELD_SIZE), mode="area")
-        return self.vae.decode(z, g64).float().cpu()
+        return self.vae.decode(z, lab.grey_at_field_size(analysis.grey)).float().cpu()
 
     def render(
         self, photo: Photo | Analysis, field: torch.Tensor, max_side: int | None = None, mode: str = "guided"

@@ -154,6 +154,13 @@ def rgb_uint8_to_net(rgb: torch.Tensor, grey_size: int) -> tuple[torch.Tensor, t
     return l_to_net(L), ab_to_net(ab)
 
 
+def grey_at_field_size(grey: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, S) network grey -> (B, 1, 64, 64): what a skip decoder takes beside z."""
+    if grey.shape[-1] == FIELD_SIZE:
+        return grey
+    return F.interpolate(grey, size=(FIELD_SIZE, FIELD_SIZE), mode="area")
+
+
 # ----------------------------------------------------------------------------- recombination
 
 
