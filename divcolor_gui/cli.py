@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("latent", "decoded"),
         help="latent: the paper's; decoded: that plus the best of 8 on the decoded colours (lower error-of-best, ~6x slower)",
     )
+    t.add_argument(
+        "--end-to-end", action="store_true",
+        help="the MDN stage also trains the feature network, through the MDN's loss (stronger colour cues)",
+    )  # fmt: skip
     t.add_argument("--skip", action="store_true", help='train the "ours+skip" decoder')
     t.add_argument("--method", default="ours", choices=("ours", "cvae", "cgan"),
                    help="ours, or a paper baseline: cvae (L2 + KL) or cgan (pix2pix); baselines train V epochs")  # fmt: skip
@@ -174,7 +178,7 @@ def _cmd_train(args) -> int:
             data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=features_from,
             epochs=_per_stage(args.epochs, int, "--epochs"), batch_size=args.batch_size, device=args.device,
             resume=args.resume, lr=_per_stage(args.lr, float, "--lr"), loss_weights=weights, weighting=args.weighting,
-            mdn_loss=args.mdn_loss, val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
+            mdn_loss=args.mdn_loss, end_to_end=args.end_to_end, val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
             max_images=args.max_images, seed=args.seed,
         )  # fmt: skip
         show = ConsoleProgress()

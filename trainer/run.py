@@ -55,6 +55,7 @@ class TrainConfig:
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
     mdn_loss: str = "latent"  # latent (the paper's) | decoded (plus best-of-K on colours, stages.train_mdn)
+    end_to_end: bool = False  # the MDN stage also trains the feature network (stages.train_mdn)
     val_fraction: float = 0.05
     skip_decoder: bool = False  # train "ours+skip" instead of the plain VAE
     method: str = (
@@ -187,6 +188,7 @@ def run_training(cfg: TrainConfig):
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
         mdn_loss=cfg.mdn_loss,
+        end_to_end=cfg.end_to_end or bool(meta.get("end_to_end")),
         batch_size=cfg.batch_size,
         device=str(device),
         host=platform.node(),
@@ -219,13 +221,20 @@ def run_training(cfg: TrainConfig):
         if role not in bundle.nets:
             bundle.nets[role] = _new_net(role, cfg.preset, cfg.skip_decoder).to(device)
         net = bundle.nets[role].to(device).to(memory_format=torch.channels_last)
-        for p in net.parameters():
-            p.requires_grad_(True)
+        trained = [net]
+        if role == "mdn" and cfg.end_to_end:
+            trained.append(bundle.nets["features"])
+        for n in trained:
+            for p in n.parameters():
+                p.requires_grad_(True)
         lr = cfg.lr_for(role)
-        opt = _optimizer(net, lr)
+        opt = _optimizer(torch.nn.ModuleList(trained), lr)
         saved = resume_states.get(role)
         if saved and saved.get("epochs_done") == done:
-            opt.load_state_dict(saved["optimizer"])
+            try:
+                opt.load_state_dict(saved["optimizer"])
+            except ValueError:
+                pass  # saved for other parameters (end to end switched on): a fresh optimizer
         state = stages.StageState(
             role, net, opt, epochs, epochs_done=done, history=list(history.get(role, []))
         )
@@ -237,8 +246,9 @@ def run_training(cfg: TrainConfig):
             gen = stages.train_vae(state, sd, bundle.stats, cfg.loss_weights, lr=lr)
         else:
             gen = stages.train_mdn(
-                state, sd, bundle.nets["features"], bundle.nets["vae"], lr=lr, loss=cfg.mdn_loss
-            )
+                state, sd, bundle.nets["features"], bundle.nets["vae"], lr=lr, loss=cfg.mdn_loss,
+                end_to_end=cfg.end_to_end,
+            )  # fmt: skip
         t_stage = time.monotonic()
         wall_before = float(wall.get(role, 0.0))
         for rec in gen:
@@ -261,9 +271,10 @@ def run_training(cfg: TrainConfig):
                 atomic_save({"format": "divcolor-resume", "version": 1, "states": resume_states}, resume_file)
                 save_model(bundle, out)
             yield rec
-        net.eval()
-        for p in net.parameters():
-            p.requires_grad_(False)
+        for n in trained:
+            n.eval()
+            for p in n.parameters():
+                p.requires_grad_(False)
     if not out.exists():  # nothing left to train, but the stats or reuse changed
         save_model(bundle, out)
     return out

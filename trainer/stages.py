@@ -239,20 +239,27 @@ MDN_LOSSES = ("latent", "decoded")
 
 def train_mdn(
     state: StageState, sd: StageData, features: nn.Module, vae: nn.Module, lr: float = 1e-3,
-    loss: str = "latent",
+    loss: str = "latent", end_to_end: bool = False,
 ):  # fmt: skip
-    """Stage 2: the MDN from frozen grey features to the VAE's embedding.
+    """Stage 2: the MDN from grey features to the VAE's embedding.
 
     loss "latent" is the paper's: the component nearest z, drawn afresh from the VAE's
     posterior at every step. "decoded" adds best-of-K on the decoded colours
     (losses.decoded_colour_loss), which trains the means for error-of-best directly;
     it decodes every component at every step, so an epoch takes several times longer.
+
+    end_to_end also trains the feature network's trunk through the MDN's loss (the
+    caller's optimizer holds both networks' parameters): features learned for the goal
+    itself rather than for the 313-bin classification, which carries little of a
+    photo's colour (docs/quality.md).
     """
     if loss not in MDN_LOSSES:
         raise ValueError(f"unknown MDN loss {loss!r}: choose from {', '.join(MDN_LOSSES)}")
     net, opt = state.net, state.optimizer
     variance = net.cfg.variance
     features.eval()
+    if end_to_end:
+        features.to(memory_format=torch.channels_last)
     vae.eval()
     # Decoding from a 1x1 latent starts in the default layout; channels-last weights
     # make the batch decodes of the "decoded" loss about 3x faster on a CPU.
@@ -270,13 +277,16 @@ def train_mdn(
             value = value + decoded_colour_loss(ab, means, decoder_for(grey))[0]
         return value
 
-    @torch.no_grad()
-    def inputs(grey, ab):
-        mu, logvar = vae.encode(ab, lab.grey_at_field_size(grey)) if skip else vae.encoder(ab)
-        return features.features(grey), mu, logvar
+    def inputs(grey, ab, train: bool = False):
+        with torch.no_grad():
+            mu, logvar = vae.encode(ab, lab.grey_at_field_size(grey)) if skip else vae.encoder(ab)
+        features.train(train and end_to_end)
+        with torch.set_grad_enabled(train and end_to_end):
+            G = features.features(grey)
+        return G, mu, logvar
 
     def step(grey, ab):
-        G, mu, logvar = inputs(grey, ab)
+        G, mu, logvar = inputs(grey, ab, train=True)
         value = batch_loss(grey, ab, reparameterize(mu, logvar), *net(G))
         _finite(value, "MDN loss")
         opt.zero_grad(set_to_none=True)
