@@ -23,8 +23,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from divcolor_gui.app.main_window import MainWindow
-from divcolor_gui.app.settings import Settings
 from divcolor_gui.bench import PHOTO_SIZE, PREVIEW_SIDE, _photo_rgb
+from divcolor_gui.core.settings import Settings
 
 TICK_MS = 12  # slider steps about 80 times a second, faster than any preview can follow
 

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--figure", type=Path, metavar="OUT.png", help="with --methods: write a Figure-7-like PNG")
     e.add_argument("--figure-rows", type=int, default=4, help="images in the --figure")
     e.add_argument("--samples", type=int, default=256, help="samples the cvae/cgan baselines cluster to 5")
+    e.add_argument("--probe", action="store_true",
+                   help="also the feature read-out: a ridge fit from the grey features to the colour field's "
+                   "64 PCA coefficients (training split), scored on the validation split (minutes)")  # fmt: skip
     _add_model_device(e)
 
     m = sub.add_parser("models", help="list the available models")
@@ -316,6 +319,13 @@ def _cmd_eval(args) -> int:
         colorizer = Colorizer.load(args.model, args.device)
         gen = evaluate(colorizer, args.data, split=args.split, max_images=args.max_images)
         result = _drain(gen, "eval")
+        if args.probe:
+            from trainer.probe import feature_probe
+
+            vf = colorizer.bundle.meta.get("split", {}).get("val_fraction", 0.05)
+            probe = _drain(feature_probe(colorizer, args.data, vf, args.max_images), "probe")
+            result.update(probe_mae=probe["probe_mae"], probe_train_mae=probe["probe_train_mae"],
+                          pca_mae=probe["pca_mae"], probe_alpha=probe["alpha"])  # fmt: skip
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     return _report(args, result, format_report)

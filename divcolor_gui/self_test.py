@@ -89,13 +89,13 @@ def _self_test(model: str | None, device: str, out: Path) -> str:
     from PIL import Image
     from PySide6.QtCore import QEventLoop, QTimer
 
+    from divcolor_gui.app.application import make_app
     from divcolor_gui.app.images import to_qimage
-    from divcolor_gui.app.main import make_app
     from divcolor_gui.app.main_window import MainWindow
-    from divcolor_gui.app.settings import Settings
     from divcolor_gui.core.colorizer import Colorizer
     from divcolor_gui.core.photo import photo_from_rgb8
     from divcolor_gui.core.resources import bundled_models_dir, find_model
+    from divcolor_gui.core.settings import Settings
 
     # 1. The core alone: the model file through the resource locator, a ranked mixture.
     path = find_model(model)  # raises, listing what exists, when the name is unknown

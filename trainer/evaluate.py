@@ -66,6 +66,8 @@ def evaluate(
                 "vae_wmae_grid": metrics.weighted_mae(rec, ab, stats.bin_weights, grid=True),
                 "eob": metrics.error_of_best(dec, ab),
                 "var": metrics.diversity_variance(dec),
+                "tint_var": metrics.tint_variance(dec),
+                "grey_mae": metrics.grey_mae(ab),
                 "top1_mae": metrics.mae(dec[:, 0], ab),
                 "chroma_true": metrics.chroma(ab),
                 "chroma_top1": metrics.chroma(dec[:, 0]),
@@ -76,6 +78,9 @@ def evaluate(
             n += B
             yield (n, len(idx))
     result = {key: v / n for key, v in sums.items()}
+    # A ratio of the set's means, not a mean of per-photo ratios: a photo whose modes hardly
+    # differ would otherwise weigh as much as one whose modes differ a lot.
+    result["tint_share"] = result["tint_var"] / max(result["var"], 1e-12)
     result.update(n_images=n, split=split, k=k, model=colorizer.name, data=str(Path(data_dir).resolve()))
     return result
 
@@ -94,9 +99,20 @@ def format_report(r: dict, paper_key: str | None = None) -> str:
         f"{'error-of-best, top ' + str(r['k']) + ' (T3)':<34}{r['eob']:>10.4f}{p_eob:>10}",
         f"{'variance across top ' + str(r['k']) + ' (T3)':<34}{r['var']:>10.2e}{p_var:>10}",
         f"{'MAE of the heaviest mode':<34}{r['top1_mae']:>10.4f}{'':>10}",
+        f"{'MAE of a grey output (ab = 0)':<34}{r['grey_mae']:>10.4f}{'':>10}",
+        f"{'tint share of the variance':<34}{r['tint_share']:>10.2f}{'':>10}",
         f"{'chroma: heaviest / top ' + str(r['k']) + ' / truth':<34}"
         f"{r['chroma_top1']:>10.1f}  / {r['chroma_topk']:.1f} / {r['chroma_true']:.1f}",
         "  (chroma: mean sqrt(a^2+b^2) in Lab units, ours; well below the truth's reads as greyish)",
+    ]
+    if "probe_mae" in r:  # --probe
+        lines += [
+            f"{'feature read-out MAE (val/train)':<34}{r['probe_mae']:>10.4f}  / {r['probe_train_mae']:.4f}",
+            f"{'PCA-64 reconstruction MAE':<34}{r['pca_mae']:>10.4f}",
+        ]
+    lines += [
+        "  (tint share: the part of the variance across modes that one ab shift per mode explains;",
+        "   near 1 the modes are the same picture under colour filters)",
         "* weights normalised to mean 1 over the training data; the paper's are unnormalised 1/p, so only",
         "  the ratio between decoders compares across the two columns.",
     ]

@@ -44,6 +44,13 @@ def metrics_section(r: dict, paper_key: str | None) -> str:
     if "chroma_top1" in r:  # eval files from before chroma was measured lack it
         chroma = f"{r['chroma_top1']:.1f} / {r['chroma_topk']:.1f} / {r['chroma_true']:.1f}"
         rows.append((f"Chroma: heaviest mode / top {r['k']} / truth (Lab units)", chroma, None))
+    if "tint_share" in r:  # likewise for the grey baseline and the tint share
+        rows.append(("MAE of a grey output (ab = 0)", f"{r['grey_mae']:.4f}", None))
+        rows.append((f"Tint share of the variance across top {r['k']}", f"{r['tint_share']:.2f}", None))
+    if "probe_mae" in r:  # `divcolor eval --probe`
+        rows.append(
+            ("Feature read-out: ridge from G to 64 PCA coefficients, MAE", f"{r['probe_mae']:.4f}", None)
+        )
     lines = [
         "## The paper's metrics",
         "",

@@ -6,35 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-APP_NAME = "divcolor"
 SCREENSHOT_TIMEOUT_S = 600
-
-
-def make_app():
-    """The QApplication (created once), named so Qt's own paths say divcolor."""
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
-    app.setApplicationName(APP_NAME)
-    app.setOrganizationName(APP_NAME)
-    app.setApplicationDisplayName(APP_NAME)
-    _set_window_icon(app)
-    return app
-
-
-def _set_window_icon(app) -> None:
-    """The app's icon on every window (title bar, task switcher), from the resources that
-    ship beside the code or inside the packaged app."""
-    from PySide6.QtGui import QIcon
-
-    from divcolor_gui.core.resources import resource_path
-
-    try:
-        app.setWindowIcon(QIcon(str(resource_path("icons", "divcolor.png"))))
-    except FileNotFoundError as e:  # an install without resources/icons: Qt's default icon
-        print(f"divcolor: {e}", file=sys.stderr)
 
 
 def run_app(args) -> int:
@@ -44,8 +16,10 @@ def run_app(args) -> int:
         return run_self_test(model=args.model, device=args.device)
     from PySide6.QtCore import QTimer
 
+    from divcolor_gui.core.settings import Settings
+
+    from .application import make_app
     from .main_window import MainWindow
-    from .settings import Settings
 
     app = make_app()
     screenshot = getattr(args, "screenshot", None)

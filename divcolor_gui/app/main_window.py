@@ -1,5 +1,6 @@
 """The main window: menus, the Colorize and Trainer tabs, and the status bar. It only wires
-the tabs together; each tab does its own work."""
+the tabs together; each tab does its own work. Built by small `_setup_*` methods, one per
+part, in the order __init__ lists them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from divcolor_gui.core.resources import user_config_dir
+from divcolor_gui.core.settings import Settings
 
-from .colorize_tab import ColorizeTab
-from .settings import Settings
+from .colorize import ColorizeTab
 
 DEFAULT_SIZE = (1280, 820)
 
@@ -20,7 +21,7 @@ DEFAULT_SIZE = (1280, 820)
 def _trainer_tab(parent: QWidget) -> QWidget:
     """The Trainer tab when its module is installed, otherwise a label saying so."""
     try:
-        from .trainer_tab import TrainerTab
+        from .trainer import TrainerTab
     except ImportError as e:
         label = QLabel(
             f"The trainer is not available in this build ({e}).\nUse `divcolor train` instead.", parent
@@ -43,8 +44,18 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.setWindowTitle("divcolor")
         self._remember_geometry = remember_geometry
+        self._setup_tabs(model_override, cuda)
+        self._setup_status_bar()
+        self._setup_menus()
+        self.setAcceptDrops(True)
+        self._restore_geometry()
+        if settings.problem:
+            self.statusBar().showMessage(f"Settings ignored: {settings.problem}", 15_000)
+
+    # ------------------------------------------------------------------ tabs
+    def _setup_tabs(self, model_override: str | None, cuda: bool | None) -> None:
         self.tabs = QTabWidget(self)
-        self.colorize = ColorizeTab(settings, model_override, self, cuda=cuda)
+        self.colorize = ColorizeTab(self.settings, model_override, self, cuda=cuda)
         self.trainer = _trainer_tab(self)
         self.tabs.addTab(self.colorize, "Colorize")
         self.tabs.addTab(self.trainer, "Trainer")
@@ -52,18 +63,6 @@ class MainWindow(QMainWindow):
         # A model saved by the trainer shows up in the picker at once.
         if hasattr(self.trainer, "model_saved"):
             self.trainer.model_saved.connect(self._on_model_saved)
-
-        self._build_status_bar()
-        self._build_menus()
-        self.colorize.status_changed.connect(self._on_status)
-        for key, text in self.colorize.current_status().items():
-            self._on_status(key, text)
-        self.colorize.state_changed.connect(self._update_actions)
-        self._update_actions()
-        self.setAcceptDrops(True)
-        self._restore_geometry()
-        if settings.problem:
-            self.statusBar().showMessage(f"Settings ignored: {settings.problem}", 15_000)
 
     # ------------------------------------------------------------------ menus
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -75,7 +74,7 @@ class MainWindow(QMainWindow):
         a.triggered.connect(slot)
         return a
 
-    def _build_menus(self) -> None:
+    def _setup_menus(self) -> None:
         c = self.colorize
         self.open_action = self._action(
             "&Open…", c.open_dialog, QKeySequence.StandardKey.Open, "Open a photo"
@@ -116,6 +115,8 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About divcolor", self._about))
         self._fill_recent()
+        c.state_changed.connect(self._update_actions)
+        self._update_actions()
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -155,13 +156,16 @@ class MainWindow(QMainWindow):
         )
 
     # ------------------------------------------------------------------ status bar
-    def _build_status_bar(self) -> None:
+    def _setup_status_bar(self) -> None:
         self.status_labels: dict[str, QLabel] = {}
         for key, text in (("model", "model: —"), ("device", "device: —"), ("analysis", ""), ("decode", "")):
             label = QLabel(text, self)
             label.setContentsMargins(6, 0, 6, 0)
             self.statusBar().addPermanentWidget(label)
             self.status_labels[key] = label
+        self.colorize.status_changed.connect(self._on_status)
+        for key, text in self.colorize.current_status().items():
+            self._on_status(key, text)
 
     def _on_status(self, key: str, text: str) -> None:
         if key in self.status_labels:

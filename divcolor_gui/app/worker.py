@@ -38,10 +38,6 @@ class Worker(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
     @Slot()
     def run(self) -> None:
         try:

@@ -8,6 +8,11 @@ All on 64x64 ab fields in the /128 scale, per image, to be averaged over a test 
 - error-of-best: the smallest mae among the k diverse colorizations.
 - variance: the per-pixel variance across the k colorizations (population variance,
   per channel), averaged over pixels and channels.
+- tint variance (ours): the part of the variance that a constant ab shift per colorization
+  explains, i.e. the variance across k of each colorization's mean ab (averaged over the two
+  channels). Variance = tint variance + the rest, so tint share = tint variance / variance:
+  1 means the colorizations are the same picture under different colour filters.
+- grey MAE (ours): the MAE of leaving the photo grey (ab = 0), the floor any mode must beat.
 - chroma (ours, not the paper's): the mean over pixels of sqrt(a^2 + b^2), in Lab units;
   set against the truth's, it shows greyish (low) or garish (high) colorizations,
   which the paper's metrics do not.
@@ -61,3 +66,13 @@ def diversity_variance(samples: torch.Tensor) -> torch.Tensor:
 def chroma(ab: torch.Tensor) -> torch.Tensor:
     """(..., 2, H, W) ab/128 -> (...) mean chroma in Lab units."""
     return ab.float().norm(dim=-3).flatten(-2).mean(-1) * AB_SCALE
+
+
+def tint_variance(samples: torch.Tensor) -> torch.Tensor:
+    """(B, k, 2, H, W) -> (B,) variance across k of each sample's mean ab, channels averaged."""
+    return samples.flatten(3).mean(3).var(1, unbiased=False).mean(1)
+
+
+def grey_mae(true: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W) -> (B,) MAE of a grey output (ab = 0)."""
+    return true.abs().flatten(1).mean(1)

@@ -13,9 +13,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QWheelEvent
 from PySide6.QtWidgets import QAbstractSlider, QFileDialog, QMessageBox, QPushButton
 
-from divcolor_gui.app.colorize_tab import ColorizeTab
+from divcolor_gui.app.colorize import ColorizeTab
 from divcolor_gui.app.images import from_qimage
-from divcolor_gui.app.settings import Settings
+from divcolor_gui.core.settings import Settings
 
 WAIT = 60_000  # ms; generous because the tests share two cores with other work
 
@@ -175,7 +175,7 @@ def test_decoding_keeps_only_the_latest_request(qtbot, tab, grey_photo_path):
 
 
 def test_a_failed_decode_is_reported_and_live_decoding_goes_on(qtbot, tab, grey_photo_path, monkeypatch):
-    import divcolor_gui.app.decode_queue as decode_queue
+    import divcolor_gui.app.colorize.decode_queue as decode_queue
 
     open_photo(qtbot, tab, grey_photo_path)
     tab.show_errors = False  # no modal box in a test; the signal is what a box would show
@@ -388,7 +388,7 @@ def test_switching_model_analyzes_the_open_photo_again(qtbot, tab, grey_photo_pa
 
 
 def test_large_exports_show_progress_and_export_all_can_be_cancelled(qtbot, tab, tmp_path, monkeypatch):
-    import divcolor_gui.app.colorize_tab as colorize_tab
+    import divcolor_gui.app.colorize.tab as colorize_tab
 
     big = tmp_path / "big.png"
     rng = np.random.default_rng(4)

@@ -9,7 +9,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
 from divcolor_gui.app.main_window import MainWindow
-from divcolor_gui.app.settings import Settings
+from divcolor_gui.core.settings import Settings
 
 WAIT = 60_000
 
@@ -111,7 +111,7 @@ def test_placeholder_when_the_trainer_tab_is_missing(qtbot, home_with_model, mon
     real_import = builtins.__import__
 
     def no_trainer(name, globals=None, locals=None, fromlist=(), level=0):
-        if name.endswith("trainer_tab") or (level and fromlist and "TrainerTab" in fromlist):
+        if name.endswith("app.trainer") or (level and fromlist and "TrainerTab" in fromlist):
             raise ImportError("no trainer here")
         return real_import(name, globals, locals, fromlist, level)
 

@@ -15,10 +15,10 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QInputDialog, QMessageBox  # noqa: E402
 
-from divcolor_gui.app.trainer_model_files import family, name_problem, rename_model  # noqa: E402
-from divcolor_gui.app.trainer_tab import TrainerTab  # noqa: E402
+from divcolor_gui.app.trainer import TrainerTab  # noqa: E402
 from divcolor_gui.core.checkpoint import read_model_dict  # noqa: E402
 from divcolor_gui.core.model_card import model_card_text  # noqa: E402
+from divcolor_gui.core.model_files import family  # noqa: E402
 from divcolor_gui.core.resources import user_models_dir  # noqa: E402
 from trainer.run import TrainConfig, run_training  # noqa: E402
 
@@ -312,22 +312,6 @@ def test_confirm_close_when_idle_does_not_ask(tab, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- Qt-free parts
-
-
-def test_model_names_and_files(home):
-    assert name_problem("my photos-2.v1") is None
-    for bad in ("", "  ", "a/b", "../x", "x.resume", "x.pt", ".hidden"):
-        assert name_problem(bad), bad
-    d = user_models_dir()
-    d.mkdir(parents=True)
-    for p in family(d / "a.pt"):
-        p.write_text("# a\nbody\n")
-    (d / "b.pt").write_text("")
-    with pytest.raises(ValueError, match="exists"):
-        rename_model(d / "a.pt", "b")
-    new = rename_model(d / "a.pt", "c")
-    assert [p.name for p in family(new) if p.exists()] == ["c.pt", "c.md", "c.resume.pt"]
-    assert (d / "c.md").read_text() == "# c\nbody\n"
 
 
 def test_model_card_says_how_far_training_got():

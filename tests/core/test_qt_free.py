@@ -65,8 +65,10 @@ def test_core_trainer_and_cli_import_no_qt(tmp_path):
         import divcolor_gui.core
         from divcolor_gui.core import Colorizer, ModelFileError, load_photo, save_model  # noqa: F401
         from divcolor_gui.core import lab, losses, metrics, stats, sheet, resources, device  # noqa: F401
+        from divcolor_gui.core import jobs, latent_space, model_files, settings  # noqa: F401
         from divcolor_gui.core.nets import NETWORKS  # noqa: F401
         import trainer.run, trainer.evaluate, trainer.stages, trainer.data, trainer.console  # noqa: F401
+        import trainer.policy, trainer.app_jobs  # noqa: F401
         from divcolor_gui import cli
 
         for argv in (["train", "--help"], ["colorize", "--help"], ["eval", "--help"], ["--help"]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
-from .image_view import ImageView
+from ..widgets import ImageView
 
 
 class PreviewPanel(QWidget):

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from .images import to_pixmap
+from ..images import to_pixmap
 
 ROW_NAMES = {
     # The rows trainer.stages puts in its preview grid, top to bottom.

@@ -8,8 +8,9 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from .labeled_slider import LabeledSlider
-from .latent_space import LatentSpace
+from divcolor_gui.core.latent_space import LatentSpace
+
+from ..widgets import LabeledSlider
 
 
 class LatentSliders(QWidget):

@@ -19,9 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from divcolor_gui.core.model_files import delete_model, rename_model, user_models
 from divcolor_gui.core.resources import user_models_dir
-
-from .trainer_model_files import delete_model, rename_model, user_models
 
 
 def _describe(path: Path) -> tuple[str, str]:

@@ -18,11 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from divcolor_gui.core.latent_space import LatentSpace
+
+from ..widgets import Collapsible
 from .ab_slider import ABSlider
 from .blend_sliders import BlendSliders
-from .collapsible import Collapsible
 from .latent_sliders import LatentSliders
-from .latent_space import LatentSpace
 
 
 class LatentExplorer(QWidget):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from divcolor_gui.app.settings import DEFAULTS, Settings, SettingsError, merge_settings
+from divcolor_gui.core.settings import DEFAULTS, Settings, SettingsError, merge_settings
 
 
 def test_layers_merge_in_order():

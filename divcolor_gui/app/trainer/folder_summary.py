@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trainer.app_jobs import QUICK_LOOK, FolderSurvey, survey_folder
 from trainer.data import ScanProgress
 
-from .images import to_pixmap
-from .trainer_job import QUICK_LOOK, FolderSurvey, survey_folder
-from .worker import Worker, start_worker
+from ..images import to_pixmap
+from ..worker import Worker, start_worker
 
 THUMB_SIDE = 46
 REASON_WORDS = {

@@ -18,11 +18,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from divcolor_gui.core.colorizer import Analysis, Colorizer
+from divcolor_gui.core.jobs import PreviewResult, preview_job
 from divcolor_gui.core.messages import one_line
 
-from .jobs import PreviewResult, preview_job
-from .tasks import TaskRunner
-from .worker import Worker
+from ..tasks import TaskRunner
+from ..worker import Worker
 
 # How long the idle worker waits for a request before it yields control back to its
 # Worker, which is where a cancel (closing the window) is noticed.

@@ -24,13 +24,12 @@ from PySide6.QtWidgets import (
 
 from divcolor_gui.core.checkpoint import ModelFileError
 from divcolor_gui.core.losses import LossWeights
+from divcolor_gui.core.model_files import name_problem
 from divcolor_gui.core.resources import DEFAULT_MODEL, available_models, bundled_models_dir
+from trainer.policy import base_model_info, preset_for_base
 from trainer.run import PRESETS, TrainConfig
 
-from .collapsible import Collapsible
-from .device_picker import DevicePicker
-from .trainer_job import base_model_info
-from .trainer_model_files import name_problem
+from ..widgets import Collapsible, DevicePicker
 
 STAGE_LABELS = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
 PRESET_HINTS = {
@@ -53,7 +52,7 @@ class TrainerSettingsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._base_cache: dict[tuple[str, float], object] = {}  # (path, mtime) -> BaseModelInfo | error text
+        self._base_cache: dict[tuple[str, float], object] = {}  # (path, mtime) -> FeatureNetInfo | error text
         self._name_edited = False
         self._has_models = False
 
@@ -244,16 +243,17 @@ class TrainerSettingsPanel(QWidget):
             hint = "No model to reuse yet: the feature network is trained from your photos too."
         elif base is not None:
             info = self._base_info(base)
+            preset = None if isinstance(info, str) else preset_for_base(info)
             if isinstance(info, str):
                 hint = f"Cannot reuse it: {info}"
-            elif info.preset in PRESETS:
+            elif preset is not None:
                 # The MDN reads the base model's features, so its size is the base model's.
-                self.preset_combo.setCurrentIndex(PRESETS.index(info.preset))
+                self.preset_combo.setCurrentIndex(PRESETS.index(preset))
                 self.preset_combo.setEnabled(False)
                 self.preset_combo.setToolTip(
-                    f"Follows the base model ({info.preset}), whose features the MDN reads"
+                    f"Follows the base model ({preset}), whose features the MDN reads"
                 )
-                hint = f"Reuses its {info.preset} feature network, frozen; trains the VAE and MDN."
+                hint = f"Reuses its {preset} feature network, frozen; trains the VAE and MDN."
         self.base_hint.setText(hint)
         self.base_hint.setVisible(bool(hint))
         self._emit_changed()

@@ -2,7 +2,7 @@
 
 One function, `merge_settings`, merges those layers and rejects unknown keys and wrong types,
 so a typo in the user's file is reported instead of silently ignored. Window geometry is the
-only thing kept in QSettings (see main_window.py); everything here is Qt-free.
+only thing kept in QSettings (see app/main_window.py); everything here is Qt-free.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from divcolor_gui.app.latent_space import LatentSpace
+from divcolor_gui.core.latent_space import LatentSpace
 
 
 @pytest.fixture

@@ -28,19 +28,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from divcolor_gui.core.model_files import delete_model, family, model_path
+from trainer.app_jobs import FolderSurvey, JobNote, train_job
 from trainer.data import ScanProgress
 from trainer.run import TrainConfig
 from trainer.stages import Progress
 
-from .trainer_folder_summary import FolderSummary
-from .trainer_job import FolderSurvey, JobNote, train_job
-from .trainer_model_files import delete_model, family, model_path
-from .trainer_model_list import ModelList
-from .trainer_plots import LossPlots
-from .trainer_preview import PreviewGrid
-from .trainer_settings_panel import STAGE_LABELS, TrainerSettingsPanel
-from .trainer_stage_progress import StageProgress, fmt_duration
-from .worker import Worker, start_worker
+from ..worker import Worker, start_worker
+from .folder_summary import FolderSummary
+from .model_list import ModelList
+from .plots import LossPlots
+from .preview import PreviewGrid
+from .settings_panel import STAGE_LABELS, TrainerSettingsPanel
+from .stage_progress import StageProgress, fmt_duration
 
 LOG_LINES = 5000
 
@@ -271,7 +271,8 @@ class TrainerTab(QWidget):
         if not out.is_file():
             self._show_error(f"There is no model {out.stem!r} to resume: press Start.")
             return
-        # The photos folder and the other settings come from the model file (see train_job).
+        # The photos folder and the other settings come from the model file
+        # (trainer.policy.settings_for_resume, in train_job).
         folder = self.folder_summary.folder() or out.parent
         self._run(self.settings.build_config(folder, out, resume=True))
 

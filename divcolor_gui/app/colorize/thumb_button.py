@@ -7,7 +7,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QToolButton, QWidget
 
-from .images import to_pixmap
+from ..images import to_pixmap
 
 
 class ThumbButton(QToolButton):

@@ -1,6 +1,6 @@
 """The Colorize tab: open a photo, see its ranked colorizations, explore the latent space
-live, export. It wires the panels together; the slow steps are functions in jobs.py run by
-workers (worker.py), so the window never waits on torch."""
+live, export. It wires the panels together; the slow steps are functions in
+divcolor_gui/core/jobs.py run by workers (app/worker.py), so the window never waits on torch."""
 
 from __future__ import annotations
 
@@ -22,22 +22,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from divcolor_gui.core import jobs
 from divcolor_gui.core.colorizer import Colorizer
+from divcolor_gui.core.latent_space import LatentSpace
 from divcolor_gui.core.photo import PHOTO_SUFFIXES, Photo
 from divcolor_gui.core.resources import available_models, user_models_dir
+from divcolor_gui.core.settings import Settings
 
-from . import jobs
+from ..images import to_qimage
+from ..tasks import TaskRunner
+from ..widgets import DevicePicker, ModelPicker
+from ..worker import Worker
 from .decode_queue import DecodeQueue
-from .device_picker import DevicePicker
-from .images import to_qimage
 from .latent_explorer import LatentExplorer
-from .latent_space import LatentSpace
-from .model_picker import ModelPicker
 from .preview_panel import PreviewPanel
-from .settings import Settings
-from .tasks import TaskRunner
 from .thumbnail_strip import ThumbnailStrip
-from .worker import Worker
 
 # Above this many pixels a full-resolution render takes long enough to deserve a dialog.
 PROGRESS_PIXELS = 4_000_000

@@ -1,0 +1,113 @@
+"""`divcolor eval --probe`: how much of a photo's colour its grey features carry.
+
+A ridge regression from the feature network's output G (flattened) to the 64 leading
+PCA coefficients of the 64x64 ab field, fitted on the training split and scored on the
+validation split by the MAE of the decoded field. It needs no MDN, so a candidate feature
+network is judged in minutes on a CPU; beside it stand a grey output's MAE (the floor the
+read-out must beat) and the PCA's own reconstruction (the ceiling a 64-d latent allows).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from divcolor_gui.core import metrics
+from divcolor_gui.core.colorizer import Colorizer
+
+from .data import scan_folder
+from .stages import StageData
+
+N_COMPONENTS = 64
+RIDGE_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0)  # lambda / n on standardised features
+HOLDOUT_EVERY = 10  # every 10th training photo chooses lambda
+
+
+def _features_and_fields(colorizer: Colorizer, sd: StageData, idx: np.ndarray):
+    """G flattened (n, D) and the true fields flattened (n, 2*64*64), float32 on the CPU."""
+    feats, fields = [], []
+    with torch.inference_mode():
+        for x in sd.data.batches(idx, sd.batch_size, shuffle=False):
+            grey, ab = sd.to_net(x)
+            feats.append(colorizer.features.features(grey).float().flatten(1).cpu())
+            fields.append(ab.float().flatten(1).cpu())
+    return torch.cat(feats), torch.cat(fields)
+
+
+def _ridge(xtx: torch.Tensor, xty: torch.Tensor, lam: float) -> torch.Tensor:
+    eye = torch.eye(xtx.shape[0], dtype=xtx.dtype)
+    return torch.linalg.solve(xtx + lam * eye, xty)
+
+
+def feature_probe(colorizer: Colorizer, data_dir: str | Path, val_fraction: float = 0.05, max_images=None):
+    """Generator (yields (done, total) steps); returns {"probe_mae", "probe_train_mae",
+    "grey_mae", "pca_mae", "alpha", ...} on the validation split."""
+    data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
+    train_idx, val_idx = data.split(val_fraction)
+    sd = StageData(data, train_idx, val_idx, 256, colorizer.device, colorizer.grey_size)
+    steps, total = 0, 5
+    Xtr, Ytr = _features_and_fields(colorizer, sd, train_idx)
+    Xva, Yva = _features_and_fields(colorizer, sd, val_idx)
+    steps += 1
+    yield (steps, total)
+
+    # PCA of the training fields: the latent the read-out predicts.
+    y_mean = Ytr.mean(0)
+    _, _, V = torch.svd_lowrank(Ytr - y_mean, q=N_COMPONENTS + 16, niter=4)
+    basis = V[:, :N_COMPONENTS].T.contiguous()  # (64, 8192) orthonormal rows
+
+    def coefs(Y):
+        return (Y - y_mean) @ basis.T
+
+    def decode(c):
+        return c @ basis + y_mean
+
+    x_mean, x_std = Xtr.mean(0), Xtr.std(0).clamp_min(1e-6)
+
+    def standard(X):
+        return (X - x_mean) / x_std
+
+    Ztr, Zva = standard(Xtr), standard(Xva)
+    Ctr = coefs(Ytr)
+    steps += 1
+    yield (steps, total)
+
+    # Choose lambda on a slice of the training photos, then refit on all of them.
+    hold = torch.zeros(len(Ztr), dtype=torch.bool)
+    hold[::HOLDOUT_EVERY] = True
+    fit = ~hold
+    # Gram matrices in float32 (the costly products), solved in float64.
+    xtx_fit, xty_fit = (Ztr[fit].T @ Ztr[fit]).double(), (Ztr[fit].T @ Ctr[fit]).double()
+    xtx_hold, xty_hold = (Ztr[hold].T @ Ztr[hold]).double(), (Ztr[hold].T @ Ctr[hold]).double()
+    best = None
+    for a in RIDGE_ALPHAS:
+        W = _ridge(xtx_fit, xty_fit, a * int(fit.sum())).float()
+        err = (decode(Ztr[hold] @ W) - Ytr[hold]).abs().mean().item()
+        if best is None or err < best[1]:
+            best = (a, err)
+    steps += 1
+    yield (steps, total)
+    alpha = best[0]
+    W = _ridge(xtx_fit + xtx_hold, xty_fit + xty_hold, alpha * len(Ztr)).float()
+    steps += 1
+    yield (steps, total)
+
+    def mae(pred, true):
+        return metrics.mae(pred.view(-1, 2, 64, 64), true.view(-1, 2, 64, 64)).mean().item()
+
+    result = {
+        "probe_mae": mae(decode(Zva @ W), Yva),
+        "probe_train_mae": mae(decode(Ztr @ W), Ytr),
+        "pca_mae": mae(decode(coefs(Yva)), Yva),
+        "grey_mae": metrics.grey_mae(Yva.view(-1, 2, 64, 64)).mean().item(),
+        "alpha": alpha,
+        "n_train": len(train_idx),
+        "n_val": len(val_idx),
+        "feature_dim": Xtr.shape[1],
+        "model": colorizer.name,
+        "data": str(Path(data_dir).resolve()),
+    }
+    yield (total, total)
+    return result
