@@ -1,0 +1,59 @@
+"""The words divcolor uses in more than one place, defined once.
+
+Stage names and their titles, the size presets, the MDN losses, and how a duration is
+written. The command line, the trainer, the model cards and the app import them from
+here, so a new stage or preset is added in one line. (The upsampling modes are
+`lab.UPSAMPLING_MODES`, beside the code that implements them; the network presets are
+each network's own `*_PRESETS`.)
+"""
+
+from __future__ import annotations
+
+# The method's three networks, in the order they are trained.
+STAGE_ORDER = ("features", "vae", "mdn")
+STAGE_TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
+
+# Network sizes: `tiny` for tests, `compact` for a CPU (the bundled models), `paper` for a GPU.
+PRESETS = ("tiny", "compact", "paper")
+DEFAULT_PRESET = "compact"
+
+# The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds
+# best-of-K on the decoded colours (losses.decoded_colour_loss).
+MDN_LOSSES = ("latent", "decoded")
+MDN_LOSS_TEXT = {
+    "latent": "latent (the paper's: the component nearest the VAE's embedding)",
+    "decoded": "decoded (the paper's, plus the best of the 8 decoded colorizations pulled towards the truth)",
+}
+
+
+def stage_title(stage: str) -> str:
+    """"Feature network" for "features"; a baseline's role (cvae, cgan) as it is."""
+    return STAGE_TITLES.get(stage, stage)
+
+
+def format_clock(seconds: float | None) -> str:
+    """A progress bar's time: "m:ss" or "h:mm:ss"; "--:--" when unknown."""
+    if seconds is None:
+        return "--:--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def format_duration(seconds: float) -> str:
+    """A report's time: "4.2 s", "42 s", "3 min 07 s", "2 h 05 min"."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s // 60 % 60:02d} min"
+
+
+def fit_longer_side(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """(h, w) scaled so the longer side is at most max_side (never enlarged), each >= 1."""
+    s = min(1.0, max_side / max(height, width))
+    if s >= 1.0:
+        return height, width
+    return max(1, round(height * s)), max(1, round(width * s))
