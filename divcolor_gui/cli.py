@@ -12,7 +12,23 @@ import json
 import sys
 from pathlib import Path
 
-from divcolor_gui.core.device import DEVICE_CHOICES
+from divcolor_gui.core.vocabulary import (
+    DEFAULT_PRESET,
+    DEVICE_CHOICES,
+    MDN_LOSSES,
+    METHOD_LABELS,
+    PRESETS,
+    STAGE_ORDER,
+    TRAINABLE_METHODS,
+    UPSAMPLING_MODES,
+)
+
+# --loss: the decoder's terms, the paper's ablation (Table 1): all of them, plain L2, or L_mah.
+DECODER_LOSSES = {
+    "all": {},
+    "l2": {"hist": 0, "mah": 0, "grad": 0, "l2": 1.0},
+    "mah": {"hist": 0, "grad": 0, "mah": 1.0},
+}
 
 
 def _add_model_device(p: argparse.ArgumentParser) -> None:
@@ -43,44 +59,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_device(g)
 
-    t = sub.add_parser("train", help="train a model on a folder of colour photos")
+    # No defaults here: an option not given keeps TrainConfig's (trainer/config.py).
+    t = sub.add_parser(
+        "train", help="train a model on a folder of colour photos", argument_default=argparse.SUPPRESS
+    )
     t.add_argument("--data", required=True, type=Path, help="folder of colour photos (searched recursively)")
     t.add_argument("--out", required=True, type=Path, help="model file to write (saved after every epoch)")
-    t.add_argument("--stages", default="features,vae,mdn", help="comma-separated: features, vae, mdn")
-    t.add_argument("--preset", default="compact", choices=("tiny", "compact", "paper"))
-    t.add_argument("--features", help="reuse the frozen feature network of this model (a name or a .pt file)")
-    t.add_argument("--epochs", default="8,10,10", help="N for every stage, or F,V,M per stage")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", default="1e-3", help="N for every stage, or F,V,M per stage")
+    t.add_argument("--stages", help=f"comma-separated, of {', '.join(STAGE_ORDER)} (default: all)")
+    t.add_argument("--preset", choices=PRESETS, help=f"network sizes (default: {DEFAULT_PRESET})")
+    t.add_argument("--features", help="reuse the feature network of this model (a name or a .pt file)")
+    t.add_argument("--epochs", help="N for every stage, or F,V,M per stage (default: 8,10,10)")
+    t.add_argument("--batch-size", type=int, help="default: 64")
+    t.add_argument("--lr", help="N for every stage, or F,V,M per stage (default: 1e-3)")
     t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     t.add_argument("--resume", action="store_true", help="continue the model at --out from its last epoch")
-    t.add_argument("--weighting", default="smoothed", choices=("smoothed", "raw"), help="L_hist bin weights")
+    t.add_argument("--weighting", choices=("smoothed", "raw"), help="L_hist bin weights (default: smoothed)")
     t.add_argument(
-        "--loss", default="all", choices=("all", "l2", "mah"), help="decoder loss (the paper's ablation)"
+        "--loss", default="all", choices=tuple(DECODER_LOSSES), help="decoder loss (the paper's ablation)"
     )
     t.add_argument(
         "--mdn-loss",
-        default="latent",
-        choices=("latent", "decoded"),
-        help="latent: the paper's; decoded: that plus the best of 8 on the decoded colours (lower error-of-best, ~6x slower)",
+        choices=MDN_LOSSES,
+        help="latent (default): the paper's; decoded: that plus the best of 8 on the decoded colours "
+        "(lower error-of-best, ~6x slower)",
     )
     t.add_argument(
-        "--end-to-end", action="store_true",
+        "--end-to-end",
+        action="store_true",
         help="the MDN stage also trains the feature network, through the MDN's loss (stronger colour cues)",
-    )  # fmt: skip
-    t.add_argument("--skip", action="store_true", help='train the "ours+skip" decoder')
-    t.add_argument("--method", default="ours", choices=("ours", "cvae", "cgan"),
-                   help="ours, or a paper baseline: cvae (L2 + KL) or cgan (pix2pix); baselines train V epochs")  # fmt: skip
-    t.add_argument("--val-fraction", type=float, default=0.05)
+    )
+    t.add_argument(
+        "--method",
+        choices=TRAINABLE_METHODS,
+        help="ours (default); ours-skip, whose decoder also sees the grey image; or a paper baseline: "
+        "cvae (L2 + KL) or cgan (pix2pix), which train V epochs",
+    )
+    t.add_argument("--val-fraction", type=float, help="share of the photos held out (default: 0.05)")
     t.add_argument("--max-images", type=int, help="use only the first N photos (quick runs)")
     t.add_argument("--name", help="model name shown in the app (default: the file's stem)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="default: 0")
 
     c = sub.add_parser("colorize", help="write the top-k colorizations of photos")
     c.add_argument("images", nargs="+", type=Path)
     c.add_argument("-k", type=int, default=5, help="how many colorizations, heaviest first (max 8)")
     c.add_argument("-o", "--outdir", type=Path, default=Path("."))
-    c.add_argument("--upsample", default="guided", choices=("guided", "bilinear"))
+    c.add_argument("--upsample", default=UPSAMPLING_MODES[0], choices=UPSAMPLING_MODES,
+                   help="guided: the colours follow the photo's edges; bilinear: plain upsampling")  # fmt: skip
     c.add_argument("--json", action="store_true", help="print one JSON record per image on stdout")
     c.add_argument("--force", action="store_true", help="overwrite existing output files")
     _add_model_device(c)
@@ -94,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--paper", choices=("faces", "churches", "general"), help="which paper row to print beside ours"
     )
     e.add_argument("--max-images", type=int)
-    e.add_argument("--methods", help="compare methods (paper Tables 1-3): comma-separated from ours, ours-skip, "
-                   "cvae, cgan, per-pixel; ours and per-pixel use --model")  # fmt: skip
+    e.add_argument("--methods", help="compare methods (paper Tables 1-3): comma-separated from "
+                   f"{', '.join(METHOD_LABELS)}; ours and per-pixel use --model")  # fmt: skip
     for name in ("ours-skip", "cvae", "cgan"):
         e.add_argument(f"--model-{name}", type=Path, metavar="PATH", help=f"the {name} model for --methods")
     e.add_argument("--figure", type=Path, metavar="OUT.png", help="with --methods: write a Figure-7-like PNG")
@@ -154,36 +178,58 @@ def _cmd_bench(args) -> int:
 def _per_stage(text: str, kind, flag: str) -> dict:
     """ "N" for every stage or "F,V,M" for features, VAE and MDN (--epochs, --lr)."""
     parts = [kind(x) for x in text.split(",")]
-    order = ("features", "vae", "mdn")
     if len(parts) == 1:
-        return {s: parts[0] for s in order}
-    if len(parts) != 3:
+        return dict.fromkeys(STAGE_ORDER, parts[0])
+    if len(parts) != len(STAGE_ORDER):
         raise ValueError(f"{flag} takes N or F,V,M")
-    return dict(zip(order, parts))
+    return dict(zip(STAGE_ORDER, parts))
+
+
+def _train_config(args):
+    """TrainConfig from the options given; the rest keep TrainConfig's defaults."""
+    from divcolor_gui.core.losses import LossWeights
+    from divcolor_gui.core.resources import find_model
+    from trainer.config import TrainConfig
+
+    given = vars(args)
+    # Options whose value goes into TrainConfig's field of the same name as it is.
+    same = (
+        "preset",
+        "batch_size",
+        "weighting",
+        "mdn_loss",
+        "method",
+        "val_fraction",
+        "max_images",
+        "name",
+        "seed",
+    )
+    kw = {key: given[key] for key in same if key in given}
+    if "stages" in given:
+        kw["stages"] = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    if "features" in given:
+        kw["features_from"] = find_model(args.features)
+    if "epochs" in given:
+        kw["epochs"] = _per_stage(args.epochs, int, "--epochs")
+    if "lr" in given:
+        kw["lr"] = _per_stage(args.lr, float, "--lr")
+    return TrainConfig(
+        data=args.data, out=args.out, device=args.device, resume=given.get("resume", False),
+        end_to_end=given.get("end_to_end", False), loss_weights=LossWeights(**DECODER_LOSSES[args.loss]), **kw,
+    )  # fmt: skip
 
 
 def _cmd_train(args) -> int:
     from divcolor_gui.core.checkpoint import ModelFileError
-    from divcolor_gui.core.losses import LossWeights
-    from divcolor_gui.core.resources import find_model
+    from trainer.config import TrainingError
     from trainer.console import ConsoleProgress
-    from trainer.run import TrainConfig, TrainingError, run_training
+    from trainer.policy import plan_run
+    from trainer.run import run_training
 
-    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    weights = {
-        "all": LossWeights(),
-        "l2": LossWeights(hist=0, mah=0, grad=0, l2=1.0),
-        "mah": LossWeights(hist=0, grad=0, mah=1.0),
-    }[args.loss]
     try:
-        features_from = find_model(args.features) if args.features else None
-        cfg = TrainConfig(
-            data=args.data, out=args.out, stages=tuple(stages), preset=args.preset, features_from=features_from,
-            epochs=_per_stage(args.epochs, int, "--epochs"), batch_size=args.batch_size, device=args.device,
-            resume=args.resume, lr=_per_stage(args.lr, float, "--lr"), loss_weights=weights, weighting=args.weighting,
-            mdn_loss=args.mdn_loss, end_to_end=args.end_to_end, val_fraction=args.val_fraction, skip_decoder=args.skip, name=args.name, method=args.method,
-            max_images=args.max_images, seed=args.seed,
-        )  # fmt: skip
+        cfg, notes = plan_run(_train_config(args))
+        for line in notes:  # a resumed model keeps its own settings, as in the Trainer tab
+            print(f"resuming with the model's {line}", file=sys.stderr)
         show = ConsoleProgress()
         gen = run_training(cfg)
         try:
@@ -282,14 +328,14 @@ def _drain(gen, label: str):
 def _cmd_compare(args) -> int:
     from divcolor_gui.core.checkpoint import ModelFileError
     from divcolor_gui.core.resources import find_model
-    from trainer.compare import METHODS, compare, format_comparison
+    from trainer.compare import compare, format_comparison
 
     names = [m.strip() for m in (args.methods or "ours").split(",") if m.strip()]
     try:
         models = {}
         for name in names:
-            if name not in METHODS:
-                return _fail(f"unknown method {name!r} in --methods: choose from {', '.join(METHODS)}")
+            if name not in METHOD_LABELS:
+                return _fail(f"unknown method {name!r} in --methods: choose from {', '.join(METHOD_LABELS)}")
             path = (
                 args.model
                 if name in ("ours", "per-pixel")

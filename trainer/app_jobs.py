@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from divcolor_gui.core.checkpoint import ModelFileError, read_model_dict
+from divcolor_gui.core.checkpoint import read_model_dict
 from divcolor_gui.core.model_card import write_model_card
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 
+from .config import TrainConfig, TrainingError
 from .data import list_photo_files, scan_folder
-from .policy import base_model_info, check_feature_reuse, settings_for_resume
-from .run import TrainConfig, TrainingError, run_training
+from .policy import base_model_info, plan_run
+from .run import run_training
 
 QUICK_LOOK = 300  # photos classified for a quick look: a few seconds on two cores
 N_THUMBS = 8
@@ -94,26 +95,17 @@ def train_job(cfg: TrainConfig):
     The model card is written whenever a model file exists at the end: after a
     finished run, and also after a cancel or an error, saying how far it got.
     """
+    # The app words these two for its buttons; plan_run has the same rules for the CLI.
+    if cfg.resume and not cfg.out.is_file():
+        raise TrainingError(f"{cfg.out.name} does not exist yet: press Start instead of Resume")
+    if not cfg.resume and cfg.out.exists():
+        raise TrainingError(f"a model named {cfg.out.stem!r} exists: choose another name, or press Resume")
+    cfg, notes = plan_run(cfg)
     if cfg.resume:
-        if not cfg.out.is_file():
-            raise TrainingError(f"{cfg.out.name} does not exist yet: press Start instead of Resume")
-        try:
-            meta = read_model_dict(cfg.out)["meta"] or {}
-        except ModelFileError as e:
-            raise TrainingError(str(e)) from None
-        cfg, notes = settings_for_resume(cfg, meta)
-        history = meta.get("history") or {}
+        history = read_model_dict(cfg.out).get("meta", {}).get("history") or {}
         yield JobNote(f"Resuming {cfg.out.name} from its last finished epoch", history=history, config=cfg)
         for line in notes:
             yield JobNote("  " + line)
-    elif cfg.out.exists():
-        raise TrainingError(f"a model named {cfg.out.stem!r} exists: choose another name, or press Resume")
-    if cfg.features_from and not cfg.resume:
-        try:
-            base = base_model_info(cfg.features_from)
-        except ModelFileError as e:
-            raise TrainingError(str(e)) from None
-        check_feature_reuse(base, cfg.preset, cfg.features_from.name)
     # The epochs the card reports against: those of the stages this model trains.
     requested = {s: int(n) for s, n in cfg.epochs.items() if s in cfg.stages}
     if cfg.features_from:

@@ -22,8 +22,6 @@ independent draws from the feature network's per-pixel 313-bin distribution.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -31,67 +29,16 @@ import torch.nn.functional as F
 from divcolor_gui.core import lab
 from divcolor_gui.core.kmeans import kmeans
 from divcolor_gui.core.losses import LossWeights, vae_losses
-from divcolor_gui.core.nets.cgan import CGAN, CGAN_PRESETS
-from divcolor_gui.core.nets.vae_skip import SKIP_VAE_PRESETS, SkipVAE, SkipVAEConfig
 from divcolor_gui.core.stats import DatasetStats
 
-from .stages import StageData, StageState, _finite, _means, _preview_grid, _run_epochs
+from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
 
-METHOD_ROLES = {"cvae": ("cvae",), "cgan": ("cgan",)}  # --method -> the roles it trains
-ROLES = ("cvae", "cgan")
 CVAE_LOSS = LossWeights(hist=0.0, mah=0.0, grad=0.0, l2=1.0, kl=1e-2)  # section 5: L2 + KL
 CGAN_L1_WEIGHT = 100.0  # pix2pix's lambda
 CGAN_LR_FACTOR = 0.2  # pix2pix's 2e-4 at the default --lr 1e-3
 CGAN_BETAS = (0.5, 0.999)
 N_SAMPLES = 256  # colorizations drawn per image at test time
 K_DIVERSE = 5  # k-means centres kept
-
-
-def method_roles(method: str) -> tuple[str, ...]:
-    if method not in METHOD_ROLES:
-        raise ValueError(f"unknown method {method!r}: choose from ours, {', '.join(METHOD_ROLES)}")
-    return METHOD_ROLES[method]
-
-
-def new_net(role: str, preset: str) -> nn.Module:
-    if role == "cvae":
-        base = SKIP_VAE_PRESETS[preset]
-        return SkipVAE(SkipVAEConfig(vae=base.vae, grey=base.grey, condition_encoder=True))
-    if role == "cgan":
-        return CGAN(CGAN_PRESETS[preset])
-    raise ValueError(f"unknown baseline role {role!r}")
-
-
-def default_epochs(role: str, epochs: dict[str, int]) -> int:
-    """A baseline role without its own entry trains as long as the VAE (the paper
-    trains every method for 10 epochs); other roles keep the runner's default of 0."""
-    return int(epochs.get("vae", 10)) if role in ROLES else 0
-
-
-def train_stage(
-    role: str, state: StageState, sd: StageData, stats: DatasetStats, lr: float = 1e-3, meta: dict | None = None,
-):  # fmt: skip
-    """The runner's single entry point for a baseline role. `meta` (the model file's)
-    gets what the baseline actually trained with, since the run's own `loss_weights`
-    describe our decoder, not the baseline's."""
-    if role == "cvae":
-        setup = {"loss_weights": asdict(CVAE_LOSS), "lr": lr}
-        gen = train_cvae(state, sd, stats, lr=lr)
-    elif role == "cgan":
-        setup = {"l1_weight": CGAN_L1_WEIGHT, "lr": lr * CGAN_LR_FACTOR, "betas": list(CGAN_BETAS)}
-        gen = train_cgan(state, sd, lr=lr * CGAN_LR_FACTOR)
-    else:
-        raise ValueError(f"unknown baseline role {role!r}")
-    if meta is not None:
-        meta.setdefault("baseline", {})[role] = setup
-    return gen
-
-
-def grey64(grey: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, S) -> (B, 1, 64, 64): the baselines' grey input is the field's size."""
-    if grey.shape[-1] == lab.FIELD_SIZE:
-        return grey
-    return F.interpolate(grey, size=(lab.FIELD_SIZE, lab.FIELD_SIZE), mode="area")
 
 
 # ----------------------------------------------------------------------------- training
@@ -112,13 +59,10 @@ def train_cvae(
         raise ValueError("train_cvae wants a SkipVAE with condition_encoder=True")
 
     def step(grey, ab):
-        g = grey64(grey)
+        g = lab.grey_at_field_size(grey)
         pred, mu, logvar = net(ab, g)
         terms = vae_losses(pred, ab, mu, logvar, stats, weights)
-        _finite(terms["loss"], "CVAE loss")
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        opt.step()
+        optimizer_step(opt, terms["loss"], "CVAE loss")
         return {k: v.item() for k, v in terms.items()}
 
     def validate():
@@ -127,7 +71,7 @@ def train_cvae(
         gen = torch.Generator().manual_seed(sd.seed)
         for x in sd.val_batches():
             grey, ab = sd.to_net(x)
-            g = grey64(grey)
+            g = lab.grey_at_field_size(grey)
             mu, logvar = net.encode(ab, g)
             rec = net.decode(mu, g)
             terms = vae_losses(rec, ab, mu, logvar, stats, weights)
@@ -146,10 +90,10 @@ def train_cvae(
         preview = None
         if first is not None:
             grey, ab, rec, prior = first
-            preview = _preview_grid(grey, [ab, rec, prior[:, 0], prior[:, 1]])
-        return _means(acc, n), preview
+            preview = preview_grid(grey, [ab, rec, prior[:, 0], prior[:, 1]])
+        return epoch_means(acc, n), preview
 
-    yield from _run_epochs(state, sd, lr, step, validate)
+    yield from run_epochs(state, sd, lr, step, validate)
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -171,27 +115,21 @@ def train_cgan(state: StageState, sd: StageData, lr: float = 2e-4, l1_weight: fl
         group["betas"] = CGAN_BETAS
 
     def step(grey, ab):
-        g = grey64(grey)
+        g = lab.grey_at_field_size(grey)
         fake = G(g)
         # Discriminator: real pairs -> 1, generated pairs -> 0.
-        opt.zero_grad(set_to_none=True)
         d_real, d_fake = D(g, ab), D(g, fake.detach())
         d_loss = 0.5 * (_bce(d_real, True) + _bce(d_fake, False))
-        _finite(d_loss, "cGAN discriminator loss")
-        d_loss.backward()
-        opt.step()
+        optimizer_step(opt, d_loss, "cGAN discriminator loss")
         # Generator: fool the (now frozen) discriminator, stay close in L1.
-        opt.zero_grad(set_to_none=True)
         D.requires_grad_(False)
         try:
             adv = _bce(D(g, fake), True)
             l1 = (fake - ab).abs().mean()
             g_loss = adv + l1_weight * l1
-            _finite(g_loss, "cGAN generator loss")
-            g_loss.backward()
+            optimizer_step(opt, g_loss, "cGAN generator loss")
         finally:
             D.requires_grad_(True)
-        opt.step()
         return {
             "loss": g_loss.item(), "l1": l1.item(), "adv": adv.item(), "d": d_loss.item(),
             "d_real": torch.sigmoid(d_real).mean().item(), "d_fake": torch.sigmoid(d_fake).mean().item(),
@@ -202,7 +140,7 @@ def train_cgan(state: StageState, sd: StageData, lr: float = 2e-4, l1_weight: fl
         n, first = 0, None
         for x in sd.val_batches():
             grey, ab = sd.to_net(x)
-            g = grey64(grey)
+            g = lab.grey_at_field_size(grey)
             B = ab.shape[0]
             samples = G(g.repeat_interleave(4, 0)).view(B, 4, 2, 64, 64)  # dropout on: 4 draws
             fake = samples[:, 0]
@@ -221,10 +159,10 @@ def train_cgan(state: StageState, sd: StageData, lr: float = 2e-4, l1_weight: fl
         preview = None
         if first is not None:
             grey, ab, samples = first
-            preview = _preview_grid(grey, [ab, samples[:, 0], samples[:, 1]])
-        return _means(acc, n), preview
+            preview = preview_grid(grey, [ab, samples[:, 0], samples[:, 1]])
+        return epoch_means(acc, n), preview
 
-    yield from _run_epochs(state, sd, lr, step, validate)
+    yield from run_epochs(state, sd, lr, step, validate)
 
 
 # ----------------------------------------------------------------------------- test time
@@ -236,7 +174,7 @@ def cvae_samples(
 ) -> torch.Tensor:
     """One image's grey (1, 1, 64, 64) -> (n, 2, 64, 64): z ~ N(0, I) decoded with its skips."""
     z = torch.randn(n, cvae.cfg.vae.z_dim, generator=generator).to(grey.device)
-    return cvae.decode(z, grey64(grey)).float()
+    return cvae.decode(z, lab.grey_at_field_size(grey)).float()
 
 
 @torch.no_grad()
@@ -244,7 +182,7 @@ def cgan_samples(cgan: nn.Module, grey: torch.Tensor, n: int = N_SAMPLES, chunk:
     """One image's grey (1, 1, 64, 64) -> (n, 2, 64, 64): n generator passes, each its own
     dropout draw (the global torch RNG: seed it for reproducible samples)."""
     gen = cgan.generator if hasattr(cgan, "generator") else cgan
-    g = grey64(grey)
+    g = lab.grey_at_field_size(grey)
     out = [gen(g.expand(min(chunk, n - i), -1, -1, -1)).float() for i in range(0, n, chunk)]
     return torch.cat(out)
 
@@ -260,17 +198,20 @@ def diverse_colorizations(
 ) -> torch.Tensor:  # fmt: skip
     """A batch of grey (B, 1, 64, 64) -> (B, k, 2, 64, 64): each image's n samples
     (method "cvae" or "cgan") clustered to k. Image i's draws use seed + i."""
+    if method not in SAMPLERS:
+        raise ValueError(f"no sampling for method {method!r}")
     out = []
     for i in range(grey.shape[0]):
-        g = grey[i : i + 1]
-        if method == "cvae":
-            s = cvae_samples(net, g, n, torch.Generator().manual_seed(seed + i))
-        elif method == "cgan":
-            s = cgan_samples(net, g, n)
-        else:
-            raise ValueError(f"no sampling for method {method!r}")
+        s = SAMPLERS[method](net, grey[i : i + 1], n, seed + i)
         out.append(cluster_diverse(s, k, seed=seed + i))
     return torch.stack(out)
+
+
+# method -> (net, one image's grey, n, seed) -> (n, 2, 64, 64) samples
+SAMPLERS = {
+    "cvae": lambda net, g, n, seed: cvae_samples(net, g, n, torch.Generator().manual_seed(seed)),
+    "cgan": lambda net, g, n, seed: cgan_samples(net, g, n),
+}
 
 
 @torch.no_grad()

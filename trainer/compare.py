@@ -33,82 +33,58 @@ from divcolor_gui.core.checkpoint import ModelBundle, load_model
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.photo import PhotoError, read_rgb8
 
-from .baselines import K_DIVERSE, N_SAMPLES, diverse_colorizations, per_pixel_samples
+from .baselines import K_DIVERSE, N_SAMPLES
 from .data import scan_folder
+from .methods import METHODS, Method, get_method
 from .paper import PAPER_T3, PAPER_TABLE1, PAPER_TABLE2
-
-METHODS = ("ours", "ours-skip", "cvae", "cgan", "per-pixel")
-LABELS = {"ours": "Ours", "ours-skip": "Ours+skip", "cvae": "CVAE", "cgan": "cGAN", "per-pixel": "Per-pixel"}
-_ROLES = {
-    "ours": ("features", "vae", "mdn"), "ours-skip": ("features", "vae", "mdn"),
-    "cvae": ("cvae",), "cgan": ("cgan",), "per-pixel": ("features",),
-}  # fmt: skip
 
 
 @dataclass
-class Method:
-    """One method's networks, ready to colorize batches."""
+class LoadedMethod:
+    """One method (methods.METHODS) with its model file's networks, ready for batches."""
 
-    name: str
+    method: Method
     path: Path
     bundle: ModelBundle
 
     @property
+    def name(self) -> str:
+        return self.method.name
+
+    @property
     def grey_size(self) -> int:
         """Side of the grey input its first network takes (the feature network's, else 64)."""
-        if "features" in self.bundle.nets and self.name in ("ours", "ours-skip", "per-pixel"):
+        if self.method.reads_features:
             return self.bundle.nets["features"].cfg.input_size
         return lab.FIELD_SIZE
 
     def diverse(self, grey: torch.Tensor, g64: torch.Tensor, k: int, n: int, seed: int) -> torch.Tensor:
         """grey (B, 1, S, S) at grey_size, g64 (B, 1, 64, 64) -> (B, k, 2, 64, 64) ab/128."""
-        nets = self.bundle.nets
-        if self.name in ("ours", "ours-skip"):
-            vae, mdn = nets["vae"], nets["mdn"]
-            logits, means = mdn(nets["features"].features(grey))
-            order = torch.argsort(logits, 1, descending=True)[:, :k]
-            top = torch.gather(means, 1, order[..., None].expand(-1, -1, means.shape[-1]))
-            B = top.shape[0]
-            g = g64.repeat_interleave(k, 0) if hasattr(vae, "grey_encoder") else None
-            return vae.decode(top.reshape(B * k, -1), g).float().view(B, k, 2, 64, 64)
-        if self.name == "per-pixel":  # image i draws with seed + i, whatever the batch size
-            return torch.cat([
-                per_pixel_samples(nets["features"], grey[i : i + 1], k, generator=torch.Generator().manual_seed(seed + i))
-                for i in range(grey.shape[0])
-            ])  # fmt: skip
-        return diverse_colorizations(self.name, nets[self.name], g64, k=k, n=n, seed=seed)
+        return self.method.diverse(self.bundle, grey, g64, k, n, seed)
 
     def reconstruct(self, g64: torch.Tensor, ab: torch.Tensor) -> torch.Tensor | None:
         """Table 1/2's reconstruction, z = the colour encoder's mean; None without one."""
-        net = (
-            self.bundle.nets.get("vae")
-            if self.name in ("ours", "ours-skip")
-            else self.bundle.nets.get(self.name)
-        )
-        if self.name not in ("ours", "ours-skip", "cvae") or net is None:
+        net = self.bundle.nets.get(self.method.reconstruct_role or "")
+        if net is None:
             return None
-        if hasattr(net, "grey_encoder"):
-            mu, _ = net.encode(ab, g64)
-            return net.decode(mu, g64).float()
-        mu, _ = net.encoder(ab)
-        return net.decoder(mu).float()
+        mu, _ = net.encode(ab, g64)
+        return net.decode(mu, g64).float()
 
 
-def load_method(name: str, path: str | Path, device: torch.device | str = "cpu") -> Method:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}: choose from {', '.join(METHODS)}")
+def load_method(name: str, path: str | Path, device: torch.device | str = "cpu") -> LoadedMethod:
+    method = get_method(name)
     bundle = load_model(path, device)
-    missing = [r for r in _ROLES[name] if r not in bundle.nets]
+    missing = [r for r in method.roles if r not in bundle.nets]
     if missing:
         raise ValueError(
             f"{Path(path).name} has no {', '.join(missing)} network, so it is not a {name!r} model "
             f"(it holds: {', '.join(bundle.nets) or 'nothing'})"
         )
-    if name == "ours-skip" and not hasattr(bundle.nets["vae"], "grey_encoder"):
-        raise ValueError(f"{Path(path).name}: its VAE has no grey skips (train it with --skip for ours-skip)")
+    if name == "ours-skip" and not bundle.nets["vae"].needs_grey:
+        raise ValueError(f"{Path(path).name}: its VAE has no grey skips (train it with --method ours-skip)")
     for net in bundle.nets.values():
         net.eval()
-    return Method(name, Path(path), bundle)
+    return LoadedMethod(method, Path(path), bundle)
 
 
 def _figure_L(root: Path, rel: str, cached: np.ndarray, tile: int) -> torch.Tensor:
@@ -141,7 +117,7 @@ def compare(
     dev = resolve_device(device)
     methods = {name: load_method(name, path, dev) for name, path in models.items()}
     for m in methods.values():
-        if "mdn" in _ROLES[m.name] and m.bundle.nets["mdn"].cfg.n_components < k:
+        if "mdn" in m.method.roles and m.bundle.nets["mdn"].cfg.n_components < k:
             raise ValueError(
                 f"{m.path.name}: its MDN has {m.bundle.nets['mdn'].cfg.n_components} components, fewer than k = {k}"
             )
@@ -231,7 +207,7 @@ def compare(
         L = torch.stack([
             _figure_L(data.root, data.files[i], data.images[i], figure_tile) for i in idx[:rows]
         ])  # fmt: skip
-        columns = {LABELS[name]: torch.cat(kept[name])[:rows] for name in methods}
+        columns = {METHODS[name].label: torch.cat(kept[name])[:rows] for name in methods}
         result["figure"] = str(make_figure(figure, L, columns, torch.cat(kept_ab)[:rows]))
     return result
 
@@ -299,7 +275,7 @@ def format_comparison(result: dict, paper_key: str | None = None) -> str:
         p1 = f"{PAPER_TABLE1[paper_key]}" if name == "ours" and paper_key in PAPER_TABLE1 else "-"
         p2 = f"{PAPER_TABLE2[paper_key]}" if name == "ours" and paper_key in PAPER_TABLE2 else "-"
         lines.append(
-            f"{LABELS[name]:<12}{r['vae_mae']:>10.4f}{p1:>8}{r['vae_mae_grid']:>10.4f}"
+            f"{METHODS[name].label:<12}{r['vae_mae']:>10.4f}{p1:>8}{r['vae_mae_grid']:>10.4f}"
             f"{r['vae_wmae']:>11.4f}{p2:>8}{r['vae_wmae_grid']:>12.4f}"
         )
     lines += [
@@ -311,11 +287,11 @@ def format_comparison(result: dict, paper_key: str | None = None) -> str:
         p = PAPER_T3.get(name, {}).get(paper_key or "")
         pe, pv = (f"{p[0]:.3f}", f"{p[1]:.1e}") if p else ("-", "-")
         lines.append(
-            f"{LABELS[name]:<12}{r['eob']:>9.4f}{pe:>8}{r['var']:>11.2e}{pv:>10}"
+            f"{METHODS[name].label:<12}{r['eob']:>9.4f}{pe:>8}{r['var']:>11.2e}{pv:>10}"
             f"{r['top1_mae']:>11.4f}{r['seconds_per_image']:>9.3f}"
         )
     lines += [
-        f"* weights from the {LABELS[result['weights_from']]} model, normalised to mean 1 over its training data;",
+        f"* weights from the {METHODS[result['weights_from']].label} model, normalised to mean 1 over its training data;",
         "  the paper's are unnormalised 1/p, so only ratios between rows compare with its column.",
     ]
     if result.get("figure"):

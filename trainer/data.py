@@ -15,7 +15,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -215,12 +215,3 @@ def summarize_skips(skipped: dict[str, list[str]]) -> str:
         return "nothing skipped"
     c = Counter({k: len(v) for k, v in skipped.items()})
     return ", ".join(f"{n} {reason}" for reason, n in c.most_common())
-
-
-@dataclass
-class SplitInfo:
-    val_fraction: float
-    n_train: int
-    n_val: int
-    rule: str = "crc32(relative path) % 10000 < val_fraction * 10000"
-    extra: dict = field(default_factory=dict)

@@ -13,10 +13,11 @@ import torch
 from divcolor_gui.core import lab, metrics
 from divcolor_gui.core.colorizer import Colorizer
 
-from .compare import Method
+from .compare import LoadedMethod
 from .data import scan_folder
+from .loop import StageData
+from .methods import METHODS
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
-from .stages import StageData
 
 
 def evaluate(
@@ -47,8 +48,8 @@ def evaluate(
     sd = StageData(data, idx, idx, batch_size, dev, colorizer.grey_size)
     stats = colorizer.bundle.stats
     # The same decoding as the comparison's "ours" column (trainer/compare.py).
-    skip = colorizer.needs_photo_to_decode
-    method = Method("ours-skip" if skip else "ours", colorizer.source or Path("model"), colorizer.bundle)
+    name = "ours-skip" if colorizer.vae.needs_grey else "ours"
+    method = LoadedMethod(METHODS[name], colorizer.source or Path("model"), colorizer.bundle)
     sums: dict[str, float] = {}
     n = 0
     with torch.inference_mode():

@@ -18,15 +18,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from divcolor_gui.core.checkpoint import ModelFileError, read_model_dict
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNetConfig
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
 
-if TYPE_CHECKING:
-    from .run import TrainConfig
+from .config import TrainConfig, TrainingError
 
 # Settings a resumed model keeps from its file, by the name they have in TrainConfig and meta.
 KEPT_ON_RESUME = ("preset", "weighting", "method")
@@ -72,8 +70,6 @@ def preset_for_base(info: FeatureNetInfo) -> str | None:
 def check_feature_reuse(info: FeatureNetInfo, preset: str, source: str = "the base model") -> None:
     """Raise TrainingError, saying what to do, when a reused feature network's features
     do not fit the MDN of `preset`; `source` names the model it comes from."""
-    from .run import TrainingError  # run imports this module: resolved when called
-
     mdn = MDN_PRESETS[preset]
     if (info.channels, info.feature_size) != (mdn.in_channels, mdn.in_size):
         fix = f"choose the {info.preset} preset" if info.preset else "choose another base model"
@@ -114,7 +110,31 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
     return dataclasses.replace(cfg, resume=True, **changes), notes
 
 
+def plan_run(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    """The config a run really trains with, and a line per setting the model file decided:
+    a resumed model continues as it was started (settings_for_resume); a reused feature
+    network must fit the preset (check_feature_reuse). `divcolor train` and the Trainer
+    tab both start here; TrainingError says why a run cannot start."""
+    notes: list[str] = []
+    if cfg.resume:
+        if not Path(cfg.out).is_file():
+            raise TrainingError(f"{cfg.out} does not exist yet: start it without resuming")
+        try:
+            meta = read_model_dict(cfg.out).get("meta") or {}
+        except ModelFileError as e:
+            raise TrainingError(str(e)) from None
+        cfg, notes = settings_for_resume(cfg, meta)
+    elif cfg.features_from:
+        try:
+            info = base_model_info(cfg.features_from)
+        except ModelFileError as e:
+            raise TrainingError(str(e)) from None
+        check_feature_reuse(info, cfg.preset, Path(cfg.features_from).name)
+    return cfg, notes
+
+
 __all__ = [
+    "plan_run",
     "FeatureNetInfo",
     "base_model_info",
     "check_feature_reuse",

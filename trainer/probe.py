@@ -18,7 +18,7 @@ from divcolor_gui.core import metrics
 from divcolor_gui.core.colorizer import Colorizer
 
 from .data import scan_folder
-from .stages import StageData
+from .loop import StageData
 
 N_COMPONENTS = 64
 RIDGE_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0)  # lambda / n on standardised features

@@ -1,10 +1,10 @@
 """The training runner shared by `divcolor train` and the app's Trainer tab.
 
-`run_training(cfg)` is a generator: it yields ScanProgress while the folder is
-cached, then the stages' Progress records, and saves the model atomically after
-every epoch (with a `.resume.pt` beside it holding the optimizer states). Stopping
-the iteration at any point loses at most the epoch in progress; `resume=True`
-continues from the last saved epoch.
+`run_training(cfg)` is a generator: it yields ScanProgress while the folder is cached,
+then the stages' Progress records, and saves the model atomically after every epoch
+(with a `.resume.pt` beside it holding the optimizer states). Stopping the iteration at
+any point loses at most the epoch in progress; `resume=True` continues from the last
+saved epoch. Read it top to bottom: each step below is one small function.
 """
 
 from __future__ import annotations
@@ -12,152 +12,36 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from divcolor_gui.core.checkpoint import (
-    ModelBundle,
-    ModelFileError,
-    atomic_save,
-    load_model,
-    read_model_dict,
-    save_model,
-)
+from divcolor_gui.core.checkpoint import ModelBundle, atomic_save, load_model, save_model
 from divcolor_gui.core.device import resolve_device
-from divcolor_gui.core.losses import LossWeights
-from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNet
-from divcolor_gui.core.nets.mdn import MDN, MDN_PRESETS
-from divcolor_gui.core.nets.vae import VAE, VAE_PRESETS
-from divcolor_gui.core.nets.vae_skip import SKIP_VAE_PRESETS, SkipVAE
-from divcolor_gui.core.stats import StatsAccumulator
+from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
+from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
+from divcolor_gui.core.vocabulary import MDN_LOSSES, PRESETS, STAGE_ORDER
 
-from . import baselines, stages
+from .config import TrainConfig, TrainingError, resume_path
 from .data import FolderData, scan_folder, summarize_skips
-
-STAGE_ORDER = ("features", "vae", "mdn")
-PRESETS = ("tiny", "compact", "paper")
-
-
-@dataclass
-class TrainConfig:
-    data: Path  # the folder of colour photos, searched recursively
-    out: Path  # the model file to write
-    stages: tuple[str, ...] = STAGE_ORDER
-    preset: str = "compact"  # tiny | compact | paper
-    features_from: Path | None = None  # reuse this model's frozen feature network
-    epochs: dict[str, int] = field(default_factory=lambda: {"features": 8, "vae": 10, "mdn": 10})
-    batch_size: int = 64
-    device: str = "auto"
-    resume: bool = False
-    lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
-    loss_weights: LossWeights = field(default_factory=LossWeights)
-    weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
-    mdn_loss: str = "latent"  # latent (the paper's) | decoded (plus best-of-K on colours, stages.train_mdn)
-    end_to_end: bool = False  # the MDN stage also trains the feature network (stages.train_mdn)
-    val_fraction: float = 0.05
-    skip_decoder: bool = False  # train "ours+skip" instead of the plain VAE
-    method: str = (
-        "ours"  # ours | cvae | cgan: the paper's baselines train their own roles (trainer/baselines.py)
-    )
-    name: str | None = None
-    max_images: int | None = None
-    seed: int = 0
-    cache_dir: Path | None = None
-
-    def lr_for(self, role: str) -> float:
-        if isinstance(self.lr, dict):
-            # The baselines' roles follow V, as their epochs do.
-            return float(self.lr.get(role, self.lr.get("vae", 1e-3)))
-        return float(self.lr)
-
-
-class TrainingError(Exception):
-    """A problem with the training setup, stated in one line."""
-
-
-def resume_path(out: Path) -> Path:
-    return out.with_name(out.stem + ".resume.pt")
-
-
-def _new_net(role: str, preset: str, skip: bool, z_dim: int | None = None):
-    if role in baselines.ROLES:
-        return baselines.new_net(role, preset)
-    if role == "features":
-        return ColorNet(COLORNET_PRESETS[preset])
-    if role == "vae":
-        return SkipVAE(SKIP_VAE_PRESETS[preset]) if skip else VAE(VAE_PRESETS[preset])
-    if role == "mdn":
-        return MDN(MDN_PRESETS[preset])
-    raise TrainingError(f"unknown stage {role!r}")
-
-
-def _optimizer(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr)
+from .loop import StageData, StageState
+from .methods import ALL_ROLES, Method, RunSettings, get_method
+from .policy import check_feature_reuse, feature_net_info
 
 
 def run_training(cfg: TrainConfig):
-    """Generator of ScanProgress and stages.Progress; returns the saved model's path."""
-    for s in cfg.stages:
-        if s not in STAGE_ORDER:
-            raise TrainingError(f"unknown stage {s!r}: choose from {', '.join(STAGE_ORDER)}")
-    if cfg.preset not in PRESETS:
-        raise TrainingError(f"unknown preset {cfg.preset!r}: choose from {', '.join(PRESETS)}")
-    if cfg.mdn_loss not in stages.MDN_LOSSES:
-        raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(stages.MDN_LOSSES)}")
+    """Generator of ScanProgress and loop.Progress; returns the saved model's path."""
+    method = _check_names(cfg)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
+    bundle = _open_model(cfg, out, device)
+    _reuse_features(cfg, bundle, device)
+    roles = _roles_to_train(cfg, method, bundle)
 
-    # What already exists: a resumed run, and/or a model whose feature network we reuse.
-    bundle = ModelBundle(nets={}, meta={})
-    progress: dict[str, int] = {}
-    if cfg.resume:
-        if not out.is_file():
-            raise TrainingError(f"--resume: {out} does not exist yet (start without --resume)")
-        bundle = load_model(out, device)
-        progress = dict(bundle.meta.get("progress", {}))
-    elif out.exists() and not cfg.resume:
-        # Never silently replace a model: say what to do instead.
-        raise TrainingError(f"{out} exists: pass --resume to continue it, or choose another --out")
-    if cfg.features_from and "features" not in bundle.nets:
-        src = load_model(cfg.features_from, device)
-        if "features" not in src.nets:
-            raise TrainingError(f"{cfg.features_from} has no feature network to reuse")
-        bundle.nets["features"] = src.nets["features"]
-        src_epochs = int(src.meta.get("epochs", {}).get("features", 0))
-        bundle.meta["features_from"] = {
-            "model": str(cfg.features_from), "trained_on": src.meta.get("trained_on"), "epochs": src_epochs,
-        }  # fmt: skip
-
-    wanted = [s for s in STAGE_ORDER if s in cfg.stages]
-    if cfg.features_from:
-        wanted = [s for s in wanted if s != "features"]  # reused, frozen: nothing to train
-    if cfg.method != "ours":  # a baseline trains its own roles instead of features/vae/mdn
-        if cfg.method not in baselines.METHOD_ROLES:
-            raise TrainingError(
-                f"unknown method {cfg.method!r}: choose from ours, {', '.join(baselines.METHOD_ROLES)}"
-            )
-        wanted = list(baselines.method_roles(cfg.method))
-        if cfg.resume and bundle.meta.get("method", "ours") != cfg.method:
-            raise TrainingError(f"{out} is a {bundle.meta.get('method', 'ours')!r} model, not {cfg.method!r}")
-    if "mdn" in wanted and "features" not in wanted and "features" not in bundle.nets:
-        raise TrainingError(
-            "the MDN needs a feature network: add the features stage or pass --features MODEL"
-        )
-    if "mdn" in wanted and "vae" not in wanted and "vae" not in bundle.nets:
-        raise TrainingError("the MDN needs a VAE: add the vae stage or resume a model that has one")
-
-    # The data: cached once, streamed from disk.
-    grey_size = (
-        bundle.nets["features"].cfg.input_size
-        if "features" in bundle.nets
-        else COLORNET_PRESETS[cfg.preset].input_size
-    )
-    if cfg.method != "ours":
-        grey_size = 64  # the baselines see the grey image at the colour field's size
-    data: FolderData = yield from scan_folder(
+    grey_size = _grey_size(cfg, method, bundle)
+    data = yield from scan_folder(
         cfg.data, size=max(64, grey_size), cache_dir=cfg.cache_dir, max_images=cfg.max_images
     )
     train_idx, val_idx = data.split(cfg.val_fraction)
@@ -165,23 +49,115 @@ def run_training(cfg: TrainConfig):
         raise TrainingError(
             f"{cfg.data}: only {len(data.files)} usable colour photos ({summarize_skips(data.skipped)}); need more to train"
         )
-    sd = stages.StageData(data, train_idx, val_idx, cfg.batch_size, device, grey_size, seed=cfg.seed)
-
+    sd = StageData(data, train_idx, val_idx, cfg.batch_size, device, grey_size, seed=cfg.seed)
     if bundle.stats is None:
-        acc = StatsAccumulator()
-        for x in data.batches(train_idx, 256, shuffle=False):
-            _, ab = sd.to_net(x)
-            acc.add(ab)
-        bundle.stats = acc.finish(weighting=cfg.weighting)
+        bundle.stats = _dataset_stats(data, sd, cfg.weighting)
+    _record_setup(bundle.meta, cfg, data, sd, device)
 
-    meta = bundle.meta
+    resume_states = read_resume_states(resume_path(out), device) if cfg.resume else {}
+    retrained: set[str] = set()  # roles that moved in this run
+    for role in roles:
+        yield from _train_role(role, cfg, method, bundle, sd, resume_states, retrained, out)
+    if not out.exists():  # nothing left to train, but the stats or reuse changed
+        save_model(bundle, out)
+    return out
+
+
+# ----------------------------------------------------------------------------- before training
+
+
+def _check_names(cfg: TrainConfig) -> Method:
+    """Every name in the config is one we know, else one line saying the choices."""
+    for s in cfg.stages:
+        if s not in STAGE_ORDER:
+            raise TrainingError(f"unknown stage {s!r}: choose from {', '.join(STAGE_ORDER)}")
+    if cfg.preset not in PRESETS:
+        raise TrainingError(f"unknown preset {cfg.preset!r}: choose from {', '.join(PRESETS)}")
+    if cfg.mdn_loss not in MDN_LOSSES:
+        raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
+    try:
+        return get_method(cfg.method, trainable=True)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+
+
+def _open_model(cfg: TrainConfig, out: Path, device) -> ModelBundle:
+    """The model to continue (resume), or a new, empty one; never silently replace a file."""
+    if cfg.resume:
+        if not out.is_file():
+            raise TrainingError(f"--resume: {out} does not exist yet (start without --resume)")
+        bundle = load_model(out, device)
+        have = bundle.meta.get("method", "ours")
+        if have != cfg.method and not {have, cfg.method} <= {"ours", "ours-skip"}:
+            raise TrainingError(f"{out} is a {have!r} model, not {cfg.method!r}")
+        return bundle
+    if out.exists():
+        raise TrainingError(f"{out} exists: pass --resume to continue it, or choose another --out")
+    return ModelBundle(nets={}, meta={})
+
+
+def _reuse_features(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
+    """Copy a base model's feature network in (once; a resumed file has it already)."""
+    if not cfg.features_from or "features" in bundle.nets:
+        return
+    src = load_model(cfg.features_from, device)
+    if "features" not in src.nets:
+        raise TrainingError(f"{cfg.features_from} has no feature network to reuse")
+    features = src.nets["features"]
+    check_feature_reuse(
+        feature_net_info(features.cfg, src.meta.get("preset")), cfg.preset, Path(cfg.features_from).name
+    )
+    bundle.nets["features"] = features
+    bundle.meta["features_from"] = {
+        "model": str(cfg.features_from), "trained_on": src.meta.get("trained_on"),
+        "epochs": int(src.meta.get("epochs", {}).get("features", 0)),
+    }  # fmt: skip
+
+
+def _roles_to_train(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> list[str]:
+    """The method's roles this run trains, in order; a reused feature network is not one."""
+    if method.roles == STAGE_ORDER:
+        roles = [s for s in STAGE_ORDER if s in cfg.stages]
+    else:
+        roles = list(method.roles)  # a baseline trains all of its own roles
+    if cfg.features_from:
+        roles = [r for r in roles if r != "features"]
+    have = set(roles) | set(bundle.nets)
+    if "mdn" in roles and "features" not in have:
+        raise TrainingError(
+            "the MDN needs a feature network: add the features stage or pass --features MODEL"
+        )
+    if "mdn" in roles and "vae" not in have:
+        raise TrainingError("the MDN needs a VAE: add the vae stage or resume a model that has one")
+    return roles
+
+
+def _grey_size(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> int:
+    """The side the grey input is cached at: the feature network's, or the colour field's."""
+    if not method.reads_features:
+        return 64
+    if "features" in bundle.nets:
+        return bundle.nets["features"].cfg.input_size
+    return COLORNET_PRESETS[cfg.preset].input_size
+
+
+def _dataset_stats(data: FolderData, sd: StageData, weighting: str) -> DatasetStats:
+    """The training photos' colour statistics: L_hist's bin weights and L_mah's PCA."""
+    acc = StatsAccumulator()
+    for x in data.batches(sd.train_idx, 256, shuffle=False):
+        acc.add(sd.to_net(x)[1])
+    return acc.finish(weighting=weighting)
+
+
+def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData, device) -> None:
+    """What the model file says about how it was trained (the model card reads it)."""
     meta.setdefault("created", _dt.datetime.now().isoformat(timespec="seconds"))
     meta.update(
-        name=cfg.name or meta.get("name") or out.stem,
+        name=cfg.name or meta.get("name") or Path(cfg.out).stem,
         trained_on=str(Path(cfg.data).resolve()),
         preset=cfg.preset,
         split={
-            "val_fraction": cfg.val_fraction, "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
+            "val_fraction": cfg.val_fraction, "n_train": int(len(sd.train_idx)), "n_val": int(len(sd.val_idx)),
             "rule": "crc32(relative path) % 10000 < val_fraction * 10000",
         },
         skipped={k: len(v) for k, v in data.skipped.items()},
@@ -196,99 +172,101 @@ def run_training(cfg: TrainConfig):
         method=cfg.method,
         lr=cfg.lr,
     )  # fmt: skip
-    history = meta.setdefault("history", {})
-    wall = meta.setdefault("wall_s", {})
-    resume_file = resume_path(out)
-    resume_states = {}
-    if cfg.resume and resume_file.is_file():
-        try:
-            resume_states = read_model_dict_like(resume_file, device)
-        except ModelFileError:
-            resume_states = {}
-
-    retrained: set[str] = set()  # stages that moved in this run
-    for role in wanted:
-        epochs = int(cfg.epochs.get(role, baselines.default_epochs(role, cfg.epochs)))
-        done = int(progress.get(role, 0))
-        if role == "mdn" and role in bundle.nets and retrained & {"features", "vae"}:
-            # The MDN predicts the VAE's latents from the features: once either moved,
-            # what it learned is stale, so it starts over.
-            del bundle.nets[role]
-            done, progress[role], history[role] = 0, 0, []
-            resume_states.pop(role, None)
-        if role in bundle.nets and done >= epochs:
-            continue  # finished in an earlier run
-        if role not in bundle.nets:
-            bundle.nets[role] = _new_net(role, cfg.preset, cfg.skip_decoder).to(device)
-        net = bundle.nets[role].to(device).to(memory_format=torch.channels_last)
-        trained = [net]
-        if role == "mdn" and cfg.end_to_end:
-            trained.append(bundle.nets["features"])
-        for n in trained:
-            for p in n.parameters():
-                p.requires_grad_(True)
-        lr = cfg.lr_for(role)
-        opt = _optimizer(torch.nn.ModuleList(trained), lr)
-        saved = resume_states.get(role)
-        if saved and saved.get("epochs_done") == done:
-            try:
-                opt.load_state_dict(saved["optimizer"])
-            except ValueError:
-                pass  # saved for other parameters (end to end switched on): a fresh optimizer
-        state = stages.StageState(
-            role, net, opt, epochs, epochs_done=done, history=list(history.get(role, []))
-        )
-        if role in baselines.ROLES:
-            gen = baselines.train_stage(role, state, sd, bundle.stats, lr=lr, meta=meta)
-        elif role == "features":
-            gen = stages.train_features(state, sd, bundle.stats, lr=lr)
-        elif role == "vae":
-            gen = stages.train_vae(state, sd, bundle.stats, cfg.loss_weights, lr=lr)
-        else:
-            gen = stages.train_mdn(
-                state, sd, bundle.nets["features"], bundle.nets["vae"], lr=lr, loss=cfg.mdn_loss,
-                end_to_end=cfg.end_to_end,
-            )  # fmt: skip
-        t_stage = time.monotonic()
-        wall_before = float(wall.get(role, 0.0))
-        for rec in gen:
-            if rec.kind == "epoch":
-                retrained.add(role)
-                progress[role] = state.epochs_done
-                history[role] = state.history
-                wall[role] = wall_before + time.monotonic() - t_stage
-                meta["progress"] = dict(progress)
-                # Files from before the reused epochs were recorded lack them.
-                reused = (
-                    {"features": meta["features_from"].get("epochs", 0)} if "features_from" in meta else {}
-                )
-                meta["epochs"] = {  # what each network has had, here or (reused) elsewhere
-                    r: progress.get(r, reused.get(r, 0))
-                    for r in (*STAGE_ORDER, *baselines.ROLES)
-                    if r in bundle.nets
-                }
-                resume_states[role] = {"epochs_done": state.epochs_done, "optimizer": opt.state_dict()}
-                atomic_save({"format": "divcolor-resume", "version": 1, "states": resume_states}, resume_file)
-                save_model(bundle, out)
-            yield rec
-        for n in trained:
-            n.eval()
-            for p in n.parameters():
-                p.requires_grad_(False)
-    if not out.exists():  # nothing left to train, but the stats or reuse changed
-        save_model(bundle, out)
-    return out
+    meta.setdefault("history", {})
+    meta.setdefault("wall_s", {})
 
 
-def read_model_dict_like(path: Path, device) -> dict:
-    """The resume sidecar: same safety rules as a model file (weights_only)."""
+def read_resume_states(path: Path, device) -> dict:
+    """The optimizer states of a resumable run, {} where there are none or they are unreadable
+    (the run then continues with fresh optimizers). Same safety rules as a model file."""
+    if not path.is_file():
+        return {}
     try:
         obj = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:
-        raise ModelFileError(f"{path.name}: unreadable resume state ({e})") from None
+    except Exception:
+        return {}
     if not isinstance(obj, dict) or obj.get("format") != "divcolor-resume":
-        raise ModelFileError(f"{path.name}: not a divcolor resume file")
+        return {}
     return obj.get("states", {})
 
 
-__all__ = ["TrainConfig", "TrainingError", "run_training", "resume_path", "read_model_dict"]
+# ----------------------------------------------------------------------------- one role
+
+
+def _train_role(
+    role: str, cfg: TrainConfig, method: Method, bundle: ModelBundle, sd: StageData,
+    resume_states: dict, retrained: set[str], out: Path,
+):  # fmt: skip
+    """Train one role to its epochs, saving after every epoch; then freeze it."""
+    meta = bundle.meta
+    progress = meta.setdefault("progress", {})
+    epochs = method.epochs_for(role, cfg.epochs)
+    done = int(progress.get(role, 0))
+    if role == "mdn" and role in bundle.nets and retrained & {"features", "vae"}:
+        # The MDN predicts the VAE's latents from the features: once either moved,
+        # what it learned is stale, so it starts over.
+        del bundle.nets[role]
+        done, progress[role], meta["history"][role] = 0, 0, []
+        resume_states.pop(role, None)
+    if role in bundle.nets and done >= epochs:
+        return  # finished in an earlier run
+    if role not in bundle.nets:
+        bundle.nets[role] = method.new_net(role, cfg.preset)
+    trained = _trainable(role, cfg, bundle, sd.device)
+    lr = cfg.lr_for(role)
+    opt = torch.optim.Adam([p for n in trained for p in n.parameters()], lr=lr)
+    _restore_optimizer(opt, resume_states.get(role), done)
+    state = StageState(
+        role, trained[0], opt, epochs, epochs_done=done, history=list(meta["history"].get(role, []))
+    )
+    run = RunSettings(
+        stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
+        mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
+    )  # fmt: skip
+    t_stage, wall_before = time.monotonic(), float(meta["wall_s"].get(role, 0.0))
+    for rec in method.train(role, state, sd, run):
+        if rec.kind == "epoch":
+            retrained.add(role)
+            meta["wall_s"][role] = wall_before + time.monotonic() - t_stage
+            resume_states[role] = {"epochs_done": state.epochs_done, "optimizer": opt.state_dict()}
+            _save_epoch(bundle, state, resume_states, out)
+        yield rec
+    for n in trained:
+        n.eval()
+        n.requires_grad_(False)
+
+
+def _trainable(role: str, cfg: TrainConfig, bundle: ModelBundle, device) -> list[torch.nn.Module]:
+    """The networks a role's optimizer moves, the role's own first: the MDN trained end to
+    end also moves the feature network. Channels-last: ~1.7x faster convs on a CPU."""
+    nets = [bundle.nets[role]]
+    if role == "mdn" and cfg.end_to_end:
+        nets.append(bundle.nets["features"])
+    for n in nets:  # Module.to works in place
+        n.to(device).to(memory_format=torch.channels_last).requires_grad_(True)
+    return nets
+
+
+def _restore_optimizer(opt: torch.optim.Optimizer, saved: dict | None, done: int) -> None:
+    """Continue Adam's moments where the last run stopped; a state saved for other
+    parameters (end to end switched on or off) or another epoch leaves a fresh optimizer."""
+    if saved and saved.get("epochs_done") == done:
+        try:
+            opt.load_state_dict(saved["optimizer"])
+        except ValueError:
+            pass
+
+
+def _save_epoch(bundle: ModelBundle, state: StageState, resume_states: dict, out: Path) -> None:
+    """The model and its resume file after an epoch, with what each network has had."""
+    meta = bundle.meta
+    meta["progress"][state.name] = state.epochs_done
+    meta["history"][state.name] = state.history
+    # Files from before the reused epochs were recorded lack them.
+    reused = {"features": meta["features_from"].get("epochs", 0)} if "features_from" in meta else {}
+    meta["epochs"] = {r: meta["progress"].get(r, reused.get(r, 0)) for r in ALL_ROLES if r in bundle.nets}
+    atomic_save({"format": "divcolor-resume", "version": 1, "states": resume_states}, resume_path(out))
+    save_model(bundle, out)
+
+
+__all__ = ["TrainConfig", "TrainingError", "read_resume_states", "resume_path", "run_training"]

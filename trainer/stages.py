@@ -1,19 +1,9 @@
-"""Training stages as plain generators.
-
-Each stage yields `Progress` records (every step, and one per epoch with the
-validation losses and a preview) and returns when its epochs are done. Stopping
-the iteration (`close()`) is the cooperative cancel: it happens between steps,
-never inside one. The caller (trainer.run) saves after every epoch record.
+"""The method's three training stages (the feature network, the VAE, the MDN), each a
+generator run by `loop.run_epochs`: a `step` for one batch and a `validate` for the epoch.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Generator
-from dataclasses import dataclass, field
-
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -21,137 +11,9 @@ from divcolor_gui.core import lab
 from divcolor_gui.core.losses import LossWeights, colornet_loss, decoded_colour_loss, mdn_loss, vae_losses
 from divcolor_gui.core.nets.vae import reparameterize
 from divcolor_gui.core.stats import DatasetStats
+from divcolor_gui.core.vocabulary import MDN_LOSSES
 
-from .data import FolderData
-
-
-@dataclass
-class Progress:
-    stage: str  # "features", "vae", "mdn" (or a baseline's name)
-    epoch: int  # 1-based epoch in progress (or just finished, for kind "epoch")
-    epochs: int
-    step: int  # 1-based step within the epoch
-    steps: int
-    losses: dict[str, float]  # running means over the epoch so far
-    kind: str = "step"  # "step" or "epoch"
-    val: dict[str, float] | None = None  # validation losses (kind "epoch")
-    elapsed_s: float = 0.0  # since the stage started (this run)
-    eta_s: float | None = None  # for the rest of the stage
-    preview: np.ndarray | None = None  # (H, W, 3) uint8 grid of validation results
-
-
-@dataclass
-class StageState:
-    """What a stage trains and what the runner saves: the network, its optimizer and
-    how many epochs are done. Resuming passes the restored state back in."""
-
-    name: str
-    net: nn.Module
-    optimizer: torch.optim.Optimizer
-    epochs: int
-    epochs_done: int = 0
-    history: list[dict] = field(default_factory=list)  # per epoch: train and val means
-
-
-@dataclass
-class StageData:
-    data: FolderData
-    train_idx: np.ndarray
-    val_idx: np.ndarray
-    batch_size: int
-    device: torch.device
-    grey_size: int
-    seed: int = 0
-
-    def to_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 batch -> grey (B, 1, S, S), ab (B, 2, 64, 64) on the device, channels-last
-        (on 2 CPU cores that alone makes the VAE train ~1.7x faster)."""
-        grey, ab = lab.rgb_uint8_to_net(x.to(self.device, non_blocking=True), self.grey_size)
-        cl = torch.channels_last
-        return grey.contiguous(memory_format=cl), ab.contiguous(memory_format=cl)
-
-    def train_batches(self, epoch: int):
-        rng = np.random.default_rng(self.seed * 1000 + epoch)
-        return self.data.batches(self.train_idx, self.batch_size, shuffle=True, rng=rng, flip=True)
-
-    def val_batches(self):
-        return self.data.batches(self.val_idx, self.batch_size, shuffle=False)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(len(self.train_idx) / self.batch_size))
-
-
-def cosine_lr(base: float, epoch: int, epochs: int, floor: float = 0.1) -> float:
-    """Per-epoch cosine decay to floor*base; a function of the epoch alone, so a
-    resumed run continues on the same schedule."""
-    t = epoch / max(1, epochs)
-    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def _means(acc: dict[str, float], n: int) -> dict[str, float]:
-    return {k: v / max(n, 1) for k, v in acc.items()}
-
-
-def _run_epochs(
-    state: StageState,
-    sd: StageData,
-    base_lr: float,
-    train_step,  # (grey, ab) -> dict of float losses, after optimizer step
-    validate,  # () -> (dict of float losses, preview or None)
-) -> Generator[Progress, None, None]:
-    t0 = time.monotonic()
-    steps = sd.steps_per_epoch
-    first = state.epochs_done
-    for epoch in range(first, state.epochs):
-        for g in state.optimizer.param_groups:
-            g["lr"] = cosine_lr(base_lr, epoch, state.epochs)
-        state.net.train()
-        acc: dict[str, float] = {}
-        for step, x in enumerate(sd.train_batches(epoch), 1):
-            grey, ab = sd.to_net(x)
-            losses = train_step(grey, ab)
-            for k, v in losses.items():
-                acc[k] = acc.get(k, 0.0) + v
-            elapsed = time.monotonic() - t0
-            done = (epoch - first) * steps + step
-            remaining = (state.epochs - epoch) * steps - step
-            yield Progress(
-                state.name, epoch + 1, state.epochs, step, steps, _means(acc, step),
-                elapsed_s=elapsed, eta_s=elapsed / done * remaining,
-            )  # fmt: skip
-        state.net.eval()
-        with torch.no_grad():
-            val, preview = validate()
-        state.epochs_done = epoch + 1
-        train_means = _means(acc, steps)
-        state.history.append({"epoch": epoch + 1, "train": train_means, "val": val})
-        elapsed = time.monotonic() - t0
-        done = (epoch + 1 - first) * steps
-        yield Progress(
-            state.name, epoch + 1, state.epochs, steps, steps, train_means, kind="epoch", val=val,
-            elapsed_s=elapsed, eta_s=elapsed / done * (state.epochs - epoch - 1) * steps, preview=preview,
-        )  # fmt: skip
-
-
-def _finite(t: torch.Tensor, what: str) -> None:
-    if not torch.isfinite(t):
-        raise FloatingPointError(f"{what} became {t.item()}: lower the learning rate or check the data")
-
-
-def _preview_grid(L_net: torch.Tensor, ab_rows: list[torch.Tensor], n: int = 8) -> np.ndarray:
-    """Rows of 64x64 tiles: each row one kind of result (grey, truth, prediction...)."""
-    L = lab.F.interpolate(L_net[:n].float().cpu(), size=(64, 64), mode="area") * lab.L_CENTER + lab.L_CENTER
-    rows = []
-    for ab in ab_rows:
-        labs = torch.cat([L, lab.net_to_ab(ab[:n].float().cpu())], 1)
-        rgb = lab.lab_to_rgb(labs)  # (n, 3, 64, 64)
-        rows.append(torch.cat(list(rgb), dim=2))  # (3, 64, n*64)
-    grid = torch.cat(rows, dim=1)
-    return (grid * 255 + 0.5).byte().permute(1, 2, 0).numpy()
-
-
-# ----------------------------------------------------------------------------- stages
+from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
 
 
 def train_features(state: StageState, sd: StageData, stats: DatasetStats, lr: float = 1e-3):
@@ -161,10 +23,7 @@ def train_features(state: StageState, sd: StageData, stats: DatasetStats, lr: fl
 
     def step(grey, ab):
         loss = colornet_loss(net(grey), ab, w)
-        _finite(loss, "feature network loss")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss, "feature network loss")
         return {"loss": loss.item()}
 
     def validate():
@@ -181,10 +40,10 @@ def train_features(state: StageState, sd: StageData, stats: DatasetStats, lr: fl
             grey, ab, logits = first
             pred = annealed_mean(logits, T=0.38)
             pred = lab.F.interpolate(pred, size=(64, 64), mode="bilinear", align_corners=False)
-            preview = _preview_grid(grey, [torch.zeros_like(ab), ab, pred])
+            preview = preview_grid(grey, [torch.zeros_like(ab), ab, pred])
         return {"loss": tot / max(n, 1)}, preview
 
-    yield from _run_epochs(state, sd, lr, step, validate)
+    yield from run_epochs(state, sd, lr, step, validate)
 
 
 def annealed_mean(logits: torch.Tensor, T: float = 0.38) -> torch.Tensor:
@@ -199,18 +58,11 @@ def train_vae(
 ):  # fmt: skip
     """Stage 1: the VAE (or the skip VAE, which also takes the grey image)."""
     net, opt = state.net, state.optimizer
-    skip = hasattr(net, "grey_encoder")
-
-    def forward(grey, ab):
-        return net(ab, lab.grey_at_field_size(grey)) if skip else net(ab)
 
     def step(grey, ab):
-        pred, mu, logvar = forward(grey, ab)
+        pred, mu, logvar = net(ab, lab.grey_at_field_size(grey))
         terms = vae_losses(pred, ab, mu, logvar, stats, weights)
-        _finite(terms["loss"], "VAE loss")
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        opt.step()
+        optimizer_step(opt, terms["loss"], "VAE loss")
         return {k: v.item() for k, v in terms.items()}
 
     def validate():
@@ -219,8 +71,8 @@ def train_vae(
         for x in sd.val_batches():
             grey, ab = sd.to_net(x)
             g64 = lab.grey_at_field_size(grey)
-            mu, logvar = net.encode(ab, g64) if skip else net.encoder(ab)
-            pred = net.decode(mu, g64) if skip else net.decoder(mu)  # z = mu: the reconstruction
+            mu, logvar = net.encode(ab, g64)
+            pred = net.decode(mu, g64)  # z = mu: the reconstruction
             terms = vae_losses(pred, ab, mu, logvar, stats, weights)
             terms["mae"] = (pred - ab).abs().mean()
             for k, v in terms.items():
@@ -228,13 +80,10 @@ def train_vae(
             n += len(x)
             if first is None:
                 first = (grey, ab, pred)
-        preview = _preview_grid(first[0], [first[1], first[2]]) if first else None
-        return _means(acc, n), preview
+        preview = preview_grid(first[0], [first[1], first[2]]) if first else None
+        return epoch_means(acc, n), preview
 
-    yield from _run_epochs(state, sd, lr, step, validate)
-
-
-MDN_LOSSES = ("latent", "decoded")
+    yield from run_epochs(state, sd, lr, step, validate)
 
 
 def train_mdn(
@@ -264,12 +113,11 @@ def train_mdn(
     # Decoding from a 1x1 latent starts in the default layout; channels-last weights
     # make the batch decodes of the "decoded" loss about 3x faster on a CPU.
     vae.to(memory_format=torch.channels_last)
-    skip = hasattr(vae, "grey_encoder")
 
     def decoder_for(grey):
         """decode(z, r) of losses.decoded_colour_loss for this batch's grey images."""
-        g64 = lab.grey_at_field_size(grey) if skip else None
-        return lambda z, r: vae.decode(z, g64.repeat_interleave(r, 0) if skip else None)
+        g64 = lab.grey_at_field_size(grey) if vae.needs_grey else None
+        return lambda z, r: vae.decode(z, None if g64 is None else g64.repeat_interleave(r, 0))
 
     def batch_loss(grey, ab, z, logits, means):
         value = mdn_loss(z, logits, means, variance)
@@ -279,7 +127,7 @@ def train_mdn(
 
     def inputs(grey, ab, train: bool = False):
         with torch.no_grad():
-            mu, logvar = vae.encode(ab, lab.grey_at_field_size(grey)) if skip else vae.encoder(ab)
+            mu, logvar = vae.encode(ab, lab.grey_at_field_size(grey))
         features.train(train and end_to_end)
         with torch.set_grad_enabled(train and end_to_end):
             G = features.features(grey)
@@ -288,10 +136,7 @@ def train_mdn(
     def step(grey, ab):
         G, mu, logvar = inputs(grey, ab, train=True)
         value = batch_loss(grey, ab, reparameterize(mu, logvar), *net(G))
-        _finite(value, "MDN loss")
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        opt.step()
+        optimizer_step(opt, value, "MDN loss")
         return {"loss": value.item()}
 
     def validate():
@@ -316,7 +161,7 @@ def train_mdn(
         preview = None
         if first is not None:
             grey, ab, dec = first
-            preview = _preview_grid(grey, [ab] + [dec[:, i] for i in range(min(3, dec.shape[1]))])
-        return _means(acc, n), preview
+            preview = preview_grid(grey, [ab] + [dec[:, i] for i in range(min(3, dec.shape[1]))])
+        return epoch_means(acc, n), preview
 
-    yield from _run_epochs(state, sd, lr, step, validate)
+    yield from run_epochs(state, sd, lr, step, validate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+from .vocabulary import DEVICE_CHOICES
 
 
 def cuda_works() -> bool:
@@ -30,4 +30,4 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda")
+    raise ValueError(f"unknown device {name!r}: use {', '.join(DEVICE_CHOICES)}")

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .vocabulary import UPSAMPLING_MODES
+
 AB_SCALE = 128.0  # ab / AB_SCALE is what the networks predict
 L_CENTER = 50.0  # L in [0, 100] -> (L - 50) / 50 in [-1, 1]
 FIELD_SIZE = 64  # the paper's colour field is 64 x 64 x 2
@@ -191,12 +193,9 @@ def guided_coefficients(
     return _box(A, radius), _box(B, radius)
 
 
-UPSAMPLING_MODES = ("guided", "bilinear")
-
-
 def _check_mode(mode: str) -> None:
     if mode not in UPSAMPLING_MODES:
-        raise ValueError(f"unknown upsampling mode {mode!r} (guided or bilinear)")
+        raise ValueError(f"unknown upsampling mode {mode!r}: choose from {', '.join(UPSAMPLING_MODES)}")
 
 
 def _guide(L_full: torch.Tensor, n: int = FIELD_SIZE) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """The words divcolor uses in more than one place, defined once.
 
-Stage names and their titles, the size presets, the MDN losses, and how a duration is
-written. The command line, the trainer, the model cards and the app import them from
-here, so a new stage or preset is added in one line. (The upsampling modes are
-`lab.UPSAMPLING_MODES`, beside the code that implements them; the network presets are
-each network's own `*_PRESETS`.)
+Stage names and their titles, the size presets, the methods' names, the MDN losses, the
+upsampling modes, and how a duration is written. The command line, the trainer, the model
+cards and the app import them from here (it imports nothing, so `divcolor --help` stays
+instant), and a new stage, preset or method is named in one line. What each name means in
+code lives with that code: the network presets in each network's `*_PRESETS`, the methods
+in `trainer.methods.METHODS`, the upsampling in `lab.upsample_field`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ STAGE_TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
 # Network sizes: `tiny` for tests, `compact` for a CPU (the bundled models), `paper` for a GPU.
 PRESETS = ("tiny", "compact", "paper")
 DEFAULT_PRESET = "compact"
+
+# Colorization methods by name (trainer.methods), with their label in comparisons.
+METHOD_LABELS = {"ours": "Ours", "ours-skip": "Ours+skip", "cvae": "CVAE", "cgan": "cGAN", "per-pixel": "Per-pixel"}
+TRAINABLE_METHODS = ("ours", "ours-skip", "cvae", "cgan")  # per-pixel samples an "ours" model
+
+# Where the networks run (device.resolve_device); "auto" takes CUDA only where a kernel runs.
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+# How the 64x64 colour field is brought to the photo's size: along its edges, or plainly.
+UPSAMPLING_MODES = ("guided", "bilinear")
 
 # The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds
 # best-of-K on the decoded colours (losses.decoded_colour_loss).

@@ -63,7 +63,9 @@ def test_core_trainer_and_cli_import_no_qt(tmp_path):
         """
         import contextlib, io
         import divcolor_gui.core
-        from divcolor_gui.core import Colorizer, ModelFileError, load_photo, save_model  # noqa: F401
+        from divcolor_gui.core.checkpoint import ModelFileError, save_model  # noqa: F401
+        from divcolor_gui.core.colorizer import Colorizer  # noqa: F401
+        from divcolor_gui.core.photo import load_photo  # noqa: F401
         from divcolor_gui.core import lab, losses, metrics, stats, sheet, resources, device  # noqa: F401
         from divcolor_gui.core import jobs, latent_space, model_files, settings  # noqa: F401
         from divcolor_gui.core.nets import NETWORKS  # noqa: F401

@@ -21,7 +21,8 @@ from divcolor_gui.core.nets.cgan import CGAN, CGAN_PRESETS, UNET_PRESETS, UNetCo
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNet
 from trainer import baselines
 from trainer.compare import compare, make_figure
-from trainer.run import TrainConfig, TrainingError, read_model_dict_like, resume_path, run_training
+from trainer.methods import METHODS
+from trainer.run import TrainConfig, TrainingError, read_resume_states, resume_path, run_training
 from trainer.stages import annealed_mean
 
 torch.set_num_threads(1)
@@ -78,7 +79,7 @@ def test_cgan_dropout_stays_on_at_test_time():
 
 
 def test_cvae_is_a_skip_vae_with_conditioned_encoder():
-    net = baselines.new_net("cvae", "tiny")
+    net = METHODS["cvae"].new_net("cvae", "tiny")
     assert net.cfg.condition_encoder
     assert net.encoder.convs[0][0].in_channels == 3  # ab + grey
     grey = torch.rand(1, 1, 64, 64) * 2 - 1
@@ -187,7 +188,7 @@ def test_baselines_train_their_roles(trained):
         hist = read_model_dict(f)["meta"]["history"][role]
         assert len(hist) == 1 and all(np.isfinite(v) for v in hist[0]["val"].values())
     # The discriminator's Adam state survives with the generator's in the resume file.
-    states = read_model_dict_like(resume_path(models["cgan"]), "cpu")
+    states = read_resume_states(resume_path(models["cgan"]), "cpu")
     n_params = sum(1 for _ in load_model(models["cgan"]).nets["cgan"].parameters())
     assert len(states["cgan"]["optimizer"]["state"]) == n_params
     assert states["cgan"]["optimizer"]["param_groups"][0]["betas"] == (0.5, 0.999)

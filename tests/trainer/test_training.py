@@ -14,8 +14,8 @@ import torch
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss
 from trainer.data import ScanProgress, scan_folder
+from trainer.loop import Progress, cosine_lr
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
-from trainer.stages import Progress, cosine_lr
 
 EPOCHS = {"features": 1, "vae": 2, "mdn": 1}
 BATCH = 8
@@ -223,7 +223,7 @@ def test_skip_model_trains_on_the_decoded_loss(
     monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
     out = tmp_path / "skip.pt"
     cfg = _cfg(
-        photo_folder, out, skip_decoder=True, mdn_loss="decoded", epochs={"features": 1, "vae": 1, "mdn": 1}
+        photo_folder, out, method="ours-skip", mdn_loss="decoded", epochs={"features": 1, "vae": 1, "mdn": 1}
     )
     records, _ = run_to_end(run_training(cfg))
     mdn_epoch = [r for r in records if isinstance(r, Progress) and r.stage == "mdn" and r.kind == "epoch"]

@@ -29,6 +29,3 @@ def up_conv_relu_bn(c_in: int, c_out: int, k: int, scale: int) -> nn.Sequential:
         conv_relu_bn(c_in, c_out, k),
     )
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

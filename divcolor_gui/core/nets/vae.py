@@ -93,13 +93,23 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class VAE(nn.Module):
+    """The one interface of every VAE here (this one, SkipVAE, the CVAE): `encode(ab, grey)`,
+    `decode(z, grey)`, `forward(ab, grey)`, and `needs_grey`, which says whether `grey`
+    (B, 1, 64, 64) is used. This one ignores it, so callers pass it without asking."""
+
+    needs_grey = False
+
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         self.cfg = cfg
         self.encoder = ColourEncoder(cfg)
         self.decoder = Decoder(cfg)
 
-    def forward(self, ab: torch.Tensor):
+    def encode(self, ab: torch.Tensor, grey: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2, 64, 64) -> mu, logvar."""
+        return self.encoder(ab)
+
+    def forward(self, ab: torch.Tensor, grey: torch.Tensor | None = None):
         """(B, 2, 64, 64) -> reconstruction, mu, logvar."""
         mu, logvar = self.encoder(ab)
         return self.decoder(reparameterize(mu, logvar)), mu, logvar

@@ -27,6 +27,10 @@ SKIP_VAE_PRESETS = {
 
 
 class SkipVAE(nn.Module):
+    """The VAE interface (vae.VAE) with `needs_grey`: every call takes the grey image."""
+
+    needs_grey = True
+
     def __init__(self, cfg: SkipVAEConfig):
         super().__init__()
         if cfg.grey.z_dim != cfg.vae.z_dim:
@@ -36,18 +40,24 @@ class SkipVAE(nn.Module):
         self.grey_encoder = GreyEncoder(cfg.grey)
         self.decoder = Decoder(cfg.vae, skip_channels=self.grey_encoder.skip_channels)
 
-    def encode(self, ab: torch.Tensor, grey: torch.Tensor):
-        x = torch.cat([ab, grey], 1) if self.cfg.condition_encoder else ab
+    def encode(self, ab: torch.Tensor, grey: torch.Tensor | None = None):
+        x = torch.cat([ab, _required(grey)], 1) if self.cfg.condition_encoder else ab
         return self.encoder(x)
 
-    def forward(self, ab: torch.Tensor, grey: torch.Tensor):
+    def forward(self, ab: torch.Tensor, grey: torch.Tensor | None = None):
         """ab (B, 2, 64, 64), grey (B, 1, 64, 64) -> reconstruction, mu, logvar."""
         mu, logvar = self.encode(ab, grey)
-        return self.decoder(reparameterize(mu, logvar), self.grey_encoder(grey)), mu, logvar
+        return self.decoder(reparameterize(mu, logvar), self.grey_encoder(_required(grey))), mu, logvar
 
     def decode(self, z: torch.Tensor, grey: torch.Tensor | None = None) -> torch.Tensor:
         """z (N, d); grey (1 or N, 1, 64, 64)."""
-        g = self.grey_encoder(grey)
+        g = self.grey_encoder(_required(grey))
         if g[0].shape[0] != z.shape[0]:
             g = [t.expand(z.shape[0], *t.shape[1:]) for t in g]
         return self.decoder(z, g)
+
+
+def _required(grey: torch.Tensor | None) -> torch.Tensor:
+    if grey is None:
+        raise ValueError("this VAE's decoder sees the grey image (needs_grey): pass grey (B, 1, 64, 64)")
+    return grey

@@ -1,0 +1,52 @@
+"""What a training run is asked to do (`TrainConfig`), and the one error it refuses with.
+
+`divcolor train`'s flags and the Trainer tab's settings both become a TrainConfig;
+trainer.policy adjusts it for a resumed or reused model, trainer.run carries it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from divcolor_gui.core.losses import LossWeights
+from divcolor_gui.core.vocabulary import DEFAULT_PRESET, STAGE_ORDER
+
+
+@dataclass
+class TrainConfig:
+    data: Path  # the folder of colour photos, searched recursively
+    out: Path  # the model file to write
+    stages: tuple[str, ...] = STAGE_ORDER  # of "ours"/"ours-skip"; a baseline trains its own roles
+    preset: str = DEFAULT_PRESET  # vocabulary.PRESETS
+    method: str = "ours"  # a trainable name in trainer.methods.METHODS
+    features_from: Path | None = None  # reuse this model's feature network (frozen unless end_to_end)
+    epochs: dict[str, int] = field(default_factory=lambda: {"features": 8, "vae": 10, "mdn": 10})
+    batch_size: int = 64
+    device: str = "auto"
+    resume: bool = False
+    lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
+    mdn_loss: str = "latent"  # vocabulary.MDN_LOSSES
+    end_to_end: bool = False  # the MDN stage also trains the feature network (stages.train_mdn)
+    val_fraction: float = 0.05
+    name: str | None = None
+    max_images: int | None = None
+    seed: int = 0
+    cache_dir: Path | None = None
+
+    def lr_for(self, role: str) -> float:
+        if isinstance(self.lr, dict):
+            # The baselines' roles follow V, as their epochs do.
+            return float(self.lr.get(role, self.lr.get("vae", 1e-3)))
+        return float(self.lr)
+
+
+class TrainingError(Exception):
+    """A problem with the training setup, stated in one line."""
+
+
+def resume_path(out: Path) -> Path:
+    """The optimizer states beside a model file, while it can still be resumed."""
+    return out.with_name(out.stem + ".resume.pt")
