@@ -9,7 +9,7 @@ mkdir -p "$O"
 C=(--data "$D" --max-images 3000 --batch-size 64)
 OURS=(--features general --stages vae,mdn --epochs 0,4,3)
 [ -f "$O/ours.pt" ] || divcolor train "${C[@]}" --out "$O/ours.pt" "${OURS[@]}"
-[ -f "$O/skip.pt" ] || divcolor train "${C[@]}" --out "$O/skip.pt" "${OURS[@]}" --skip
+[ -f "$O/skip.pt" ] || divcolor train "${C[@]}" --out "$O/skip.pt" "${OURS[@]}" --method ours-skip
 [ -f "$O/cvae.pt" ] || divcolor train "${C[@]}" --out "$O/cvae.pt" --method cvae --epochs 4
 [ -f "$O/cgan.pt" ] || divcolor train "${C[@]}" --out "$O/cgan.pt" --method cgan --epochs 4
 [ -f "$O/l2.pt" ] || divcolor train "${C[@]}" --out "$O/l2.pt" "${OURS[@]}" --loss l2

@@ -1,4 +1,4 @@
-"""`divcolor eval`: the paper's metrics for a model on a folder (method.md, section 7).
+"""`divcolor eval`: the paper's metrics for a model on a folder (docs/method.md, section 7).
 
 Table 1/2: the VAE's reconstruction (z = the encoder's mean) -> MAE and weighted MAE,
 all pixels and the centre grid. Table 3: the MDN's top-5 means decoded ->

@@ -1,4 +1,4 @@
-"""The paper's numbers (method.md), printed next to ours by `divcolor eval` and the model
+"""The paper's numbers (docs/method.md, section 10), printed next to ours by `divcolor eval` and the model
 cards. Keyed by our dataset names; the paper's own dataset is in "label"."""
 
 PAPER_TABLE3 = {
@@ -9,7 +9,7 @@ PAPER_TABLE3 = {
 PAPER_TABLE1 = {"faces": 0.029, "churches": 0.023, "general": 0.039}  # all losses, MAE
 PAPER_TABLE2 = {"faces": 2.65, "churches": 1.74, "general": 4.82}  # all losses, weighted MAE
 
-# Table 3 of the paper (method.md): method -> dataset -> (error-of-best, variance).
+# Table 3 of the paper (docs/method.md, section 10): method -> dataset -> (error-of-best, variance).
 PAPER_T3 = {
     "cvae": {"faces": (0.031, 1.0e-4), "churches": (0.029, 2.2e-4), "general": (0.037, 2.5e-4)},
     "cgan": {"faces": (0.047, 8.4e-6), "churches": (0.048, 6.2e-6), "general": (0.048, 8.88e-6)},

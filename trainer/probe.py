@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from divcolor_gui.core import metrics
 from divcolor_gui.core.colorizer import Colorizer
 
 from .data import scan_folder
@@ -42,21 +41,30 @@ def _ridge(xtx: torch.Tensor, xty: torch.Tensor, lam: float) -> torch.Tensor:
 
 
 def feature_probe(colorizer: Colorizer, data_dir: str | Path, val_fraction: float = 0.05, max_images=None):
-    """Generator (yields (done, total) steps); returns {"probe_mae", "probe_train_mae",
-    "grey_mae", "pca_mae", "alpha", ...} on the validation split."""
+    """Generator (yields (done, total) steps); returns ridge_readout's figures on the
+    validation split, with the model's and the data's names."""
     data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
     train_idx, val_idx = data.split(val_fraction)
     sd = StageData(data, train_idx, val_idx, 256, colorizer.device, colorizer.grey_size)
-    steps, total = 0, 5
     Xtr, Ytr = _features_and_fields(colorizer, sd, train_idx)
+    yield (1, 3)
     Xva, Yva = _features_and_fields(colorizer, sd, val_idx)
-    steps += 1
-    yield (steps, total)
+    yield (2, 3)
+    result = ridge_readout(Xtr, Ytr, Xva, Yva)
+    result.update(model=colorizer.name, data=str(Path(data_dir).resolve()))
+    yield (3, 3)
+    return result
 
-    # PCA of the training fields: the latent the read-out predicts.
+
+def ridge_readout(Xtr: torch.Tensor, Ytr: torch.Tensor, Xva: torch.Tensor, Yva: torch.Tensor) -> dict:
+    """Features X (n, D) -> fields Y (n, 2*64*64): the ridge read-out to Y's leading PCA
+    coefficients, lambda chosen on every HOLDOUT_EVERY-th training row, refitted on all.
+    Returns {"probe_mae", "probe_train_mae", "pca_mae", "grey_mae", "alpha", "n_train",
+    "n_val", "feature_dim", "n_components"}."""
+    n_comp = min(N_COMPONENTS, len(Xtr) - 1, Ytr.shape[1])
     y_mean = Ytr.mean(0)
-    _, _, V = torch.svd_lowrank(Ytr - y_mean, q=N_COMPONENTS + 16, niter=4)
-    basis = V[:, :N_COMPONENTS].T.contiguous()  # (64, 8192) orthonormal rows
+    _, _, V = torch.svd_lowrank(Ytr - y_mean, q=min(n_comp + 16, *Ytr.shape), niter=4)
+    basis = V[:, :n_comp].T.contiguous()  # (n_comp, 8192) orthonormal rows
 
     def coefs(Y):
         return (Y - y_mean) @ basis.T
@@ -65,16 +73,8 @@ def feature_probe(colorizer: Colorizer, data_dir: str | Path, val_fraction: floa
         return c @ basis + y_mean
 
     x_mean, x_std = Xtr.mean(0), Xtr.std(0).clamp_min(1e-6)
-
-    def standard(X):
-        return (X - x_mean) / x_std
-
-    Ztr, Zva = standard(Xtr), standard(Xva)
+    Ztr, Zva = (Xtr - x_mean) / x_std, (Xva - x_mean) / x_std
     Ctr = coefs(Ytr)
-    steps += 1
-    yield (steps, total)
-
-    # Choose lambda on a slice of the training photos, then refit on all of them.
     hold = torch.zeros(len(Ztr), dtype=torch.bool)
     hold[::HOLDOUT_EVERY] = True
     fit = ~hold
@@ -87,27 +87,20 @@ def feature_probe(colorizer: Colorizer, data_dir: str | Path, val_fraction: floa
         err = (decode(Ztr[hold] @ W) - Ytr[hold]).abs().mean().item()
         if best is None or err < best[1]:
             best = (a, err)
-    steps += 1
-    yield (steps, total)
     alpha = best[0]
     W = _ridge(xtx_fit + xtx_hold, xty_fit + xty_hold, alpha * len(Ztr)).float()
-    steps += 1
-    yield (steps, total)
 
     def mae(pred, true):
-        return metrics.mae(pred.view(-1, 2, 64, 64), true.view(-1, 2, 64, 64)).mean().item()
+        return (pred - true).abs().mean().item()
 
-    result = {
+    return {
         "probe_mae": mae(decode(Zva @ W), Yva),
         "probe_train_mae": mae(decode(Ztr @ W), Ytr),
         "pca_mae": mae(decode(coefs(Yva)), Yva),
-        "grey_mae": metrics.grey_mae(Yva.view(-1, 2, 64, 64)).mean().item(),
+        "grey_mae": Yva.abs().mean().item(),
         "alpha": alpha,
-        "n_train": len(train_idx),
-        "n_val": len(val_idx),
+        "n_train": len(Xtr),
+        "n_val": len(Xva),
         "feature_dim": Xtr.shape[1],
-        "model": colorizer.name,
-        "data": str(Path(data_dir).resolve()),
+        "n_components": n_comp,
     }
-    yield (total, total)
-    return result

@@ -55,7 +55,7 @@ def metrics_section(r: dict, paper_key: str | None) -> str:
         "## The paper's metrics",
         "",
         f"On the {r['split']} split ({r['n_images']} photos never seen in training), ab/128 at 64×64, "
-        f"definitions in `../shared/docs/method.md`; paper column: its {label} row.",
+        f"definitions in `docs/method.md`; paper column: its {label} row.",
         "",
         f"| metric | this model | paper ({label}) |",
         "|---|---|---|",

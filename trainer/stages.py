@@ -100,7 +100,7 @@ def train_mdn(
     end_to_end also trains the feature network's trunk through the MDN's loss (the
     caller's optimizer holds both networks' parameters): features learned for the goal
     itself rather than for the 313-bin classification, which carries little of a
-    photo's colour (docs/quality.md).
+    photo's colour (docs/method.md, section 9).
     """
     if loss not in MDN_LOSSES:
         raise ValueError(f"unknown MDN loss {loss!r}: choose from {', '.join(MDN_LOSSES)}")

@@ -5,7 +5,7 @@ upsampling modes, and how a duration is written. The command line, the trainer, 
 cards and the app import them from here (it imports nothing, so `divcolor --help` stays
 instant), and a new stage, preset or method is named in one line. What each name means in
 code lives with that code: the network presets in each network's `*_PRESETS`, the methods
-in `trainer.methods.METHODS`, the upsampling in `lab.upsample_field`.
+in `trainer.methods.METHODS`, the upsampling in `lab.upsample_ab`.
 """
 
 from __future__ import annotations

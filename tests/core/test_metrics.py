@@ -110,3 +110,23 @@ def test_diversity_variance(gen):
         assert got[b].item() == pytest.approx(total / (2 * 16), rel=1e-5)
     same = samples[:, :1].expand(-1, 5, -1, -1, -1)
     assert metrics.diversity_variance(same).abs().max().item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tint_variance_is_the_part_a_shift_per_mode_explains(gen):
+    base = torch.rand(2, 1, 2, 64, 64, generator=gen) * 0.2
+    shifts = torch.tensor([[0.1, -0.05], [-0.1, 0.0], [0.0, 0.05]])  # one ab shift per mode
+    tinted = base + shifts.view(1, 3, 2, 1, 1)
+    # Pure colour filters: all of the variance is tint.
+    assert torch.allclose(metrics.tint_variance(tinted), metrics.diversity_variance(tinted))
+    want = shifts.var(0, unbiased=False).mean()
+    assert torch.allclose(metrics.tint_variance(tinted), want.expand(2), atol=1e-6)
+    # Modes that differ only in where colour goes, not in their mean: no tint at all.
+    a = torch.zeros(1, 2, 2, 64, 64)
+    a[0, 0, :, :, :32], a[0, 1, :, :, 32:] = 0.1, 0.1
+    assert metrics.tint_variance(a).item() == pytest.approx(0.0, abs=1e-9)
+    assert metrics.diversity_variance(a).item() > 0
+
+
+def test_grey_mae_is_the_mae_of_a_zero_field(gen):
+    true = torch.rand(4, 2, 64, 64, generator=gen) - 0.5
+    assert torch.allclose(metrics.grey_mae(true), metrics.mae(torch.zeros_like(true), true))

@@ -65,7 +65,7 @@ def _zhang_trunk() -> int:
     return total
 
 
-# Grey encoder (method.md): 64x64 grey -> C(5,2,128) -> C(5,2,256) -> C(5,2,512) -> C(4,2,d), no B on the last.
+# Grey encoder (docs/method.md, section 3.3): 64x64 grey -> C(5,2,128) -> C(5,2,256) -> C(5,2,512) -> C(4,2,d), no B on the last.
 PAPER_GREY = conv(1, 128, 5) + conv(128, 256, 5) + conv(256, 512, 5) + conv(512, D, 4, bn=False)
 # The skip decoder: the 8x8, 16x16, 32x32 stages also take the grey maps (512, 256, 128 channels).
 PAPER_SKIP_DECODER = (
@@ -75,7 +75,7 @@ PAPER_SKIP_DECODER = (
 
 
 def test_hand_counts_are_the_papers_orders_of_magnitude():
-    """Sanity of the hand formulas themselves against method.md's measured figures."""
+    """Sanity of the hand formulas themselves against docs/method.md's measured figures (section 9)."""
     assert PAPER_MDN == pytest.approx(117.85e6, rel=1e-3)
     assert fc(25088, 4096) == pytest.approx(103e6, rel=0.01)  # "its FC 25088 -> 4096 alone is 103 M"
     assert _zhang_trunk() == pytest.approx(28.9e6, rel=2e-3)
@@ -106,7 +106,7 @@ def test_paper_skip_vae_parameter_count():
     assert n_params(net.grey_encoder) == PAPER_GREY
     assert n_params(net.decoder) == PAPER_SKIP_DECODER
     assert n_params(net) == PAPER_ENCODER + PAPER_GREY + PAPER_SKIP_DECODER
-    assert n_params(net) == pytest.approx(46e6, rel=0.02)  # method.md's "~46 M"
+    assert n_params(net) == pytest.approx(46e6, rel=0.02)  # docs/method.md's "~46 M" (section 9)
 
 
 def test_paper_geometry():

@@ -229,7 +229,32 @@ def test_skip_model_trains_on_the_decoded_loss(
     mdn_epoch = [r for r in records if isinstance(r, Progress) and r.stage == "mdn" and r.kind == "epoch"]
     assert len(mdn_epoch) == 1 and 0 < mdn_epoch[0].val["eob"] < 1
     model = load_model(out)
-    assert hasattr(model.nets["vae"], "grey_encoder") and model.meta["mdn_loss"] == "decoded"
+    assert model.nets["vae"].needs_grey and model.meta["mdn_loss"] == "decoded"
+    assert model.meta["method"] == "ours-skip"
+
+
+def test_end_to_end_moves_the_feature_network_and_only_then(
+    trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--end-to-end: the MDN stage's loss also trains the feature network's trunk (the
+    313-bin head gets no gradient); without it the reused features stay as they were."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    before = load_model(trained_model.path).nets["features"].state_dict()
+    moved = {}
+    for e2e in (False, True):
+        out = tmp_path / f"e2e-{e2e}.pt"
+        cfg = _cfg(
+            trained_model.folder, out, stages=("vae", "mdn"), features_from=trained_model.path,
+            epochs={"vae": 1, "mdn": 1}, end_to_end=e2e,
+        )  # fmt: skip
+        run_to_end(run_training(cfg))
+        model = load_model(out)
+        after = model.nets["features"].state_dict()
+        moved[e2e] = {k for k in before if not torch.equal(before[k], after[k])}
+        assert model.meta["end_to_end"] is e2e
+    assert moved[False] == set()
+    assert any(k.startswith("trunk.") and k.endswith("weight") for k in moved[True])
+    assert not any(k.startswith("head.") for k in moved[True])
 
 
 def test_unknown_mdn_loss_is_refused(photo_folder, tmp_path):

@@ -1,4 +1,4 @@
-"""Grey-level encoder for the skip decoder and the CVAE (method.md):
+"""Grey-level encoder for the skip decoder and the CVAE (docs/method.md, section 3.3):
 64x64 grey -> C(5,2,w0) -> C(5,2,w1) -> C(5,2,w2) -> C(4,2,d) at 4x4.
 Its 32x32, 16x16 and 8x8 maps feed the decoder's skips; the 4x4 map multiplies z."""
 
