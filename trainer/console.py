@@ -5,15 +5,10 @@ from __future__ import annotations
 import sys
 import time
 
+from divcolor_gui.core.vocabulary import format_clock
+
 from .data import ScanProgress
-from .stages import Progress
-
-
-def _fmt_time(s: float | None) -> str:
-    if s is None:
-        return "--:--"
-    s = int(s)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+from .loop import Progress
 
 
 def _bar(frac: float, width: int = 24) -> str:
@@ -58,7 +53,7 @@ class ConsoleProgress:
             if rec.kind == "epoch":
                 val = _losses(rec.val or {}, 7)
                 self._emit(
-                    f"{head} train: {_losses(rec.losses)} | val: {val} | {_fmt_time(rec.elapsed_s)}", True
+                    f"{head} train: {_losses(rec.losses)} | val: {val} | {format_clock(rec.elapsed_s)}", True
                 )
             else:
-                self._emit(f"{head} {_losses(rec.losses)} ETA {_fmt_time(rec.eta_s)}", False)
+                self._emit(f"{head} {_losses(rec.losses)} ETA {format_clock(rec.eta_s)}", False)

@@ -21,6 +21,15 @@ from .checkpoint import ModelBundle, ModelFileError, load_model
 from .device import resolve_device
 from .photo import Photo, load_photo
 from .resources import find_model
+from .vocabulary import STAGE_ORDER, fit_longer_side
+
+
+def fit_L(L: torch.Tensor, max_side: int) -> torch.Tensor:
+    """L (H, W) area-scaled so its longer side is at most max_side; L itself if it fits."""
+    size = fit_longer_side(*L.shape, max_side)
+    if size == tuple(L.shape):
+        return L
+    return F.interpolate(L[None, None], size=size, mode="area")[0, 0]
 
 
 @dataclass
@@ -36,15 +45,7 @@ class Analysis:
     def preview_L(self, max_side: int) -> torch.Tensor:
         """The photo's L scaled so its longer side is at most max_side (cached)."""
         if max_side not in self._previews:
-            H, W = self.photo.L.shape
-            s = min(1.0, max_side / max(H, W))
-            if s >= 1.0:
-                self._previews[max_side] = self.photo.L
-            else:
-                size = (max(1, round(H * s)), max(1, round(W * s)))
-                self._previews[max_side] = F.interpolate(self.photo.L[None, None], size=size, mode="area")[
-                    0, 0
-                ]
+            self._previews[max_side] = fit_L(self.photo.L, max_side)
         return self._previews[max_side]
 
     def recombiner(self, max_side: int, mode: str = "guided") -> lab.Recombiner:
@@ -58,7 +59,7 @@ class Analysis:
 
 class Colorizer:
     def __init__(self, bundle: ModelBundle, device: torch.device, source: Path | None = None):
-        for role in ("features", "vae", "mdn"):
+        for role in STAGE_ORDER:
             if role not in bundle.nets:
                 raise ModelFileError(
                     f"{source.name if source else 'model'}: has no {role!r} network, so it cannot colorize"
@@ -134,12 +135,7 @@ class Colorizer:
         if isinstance(photo, Analysis):
             L = photo.photo.L
         else:
-            L = photo.L
-            if max_side is not None and max(L.shape) > max_side:
-                s = max_side / max(L.shape)
-                L = F.interpolate(
-                    L[None, None], size=(round(L.shape[0] * s), round(L.shape[1] * s)), mode="area"
-                )[0, 0]
+            L = photo.L if max_side is None else fit_L(photo.L, max_side)
         with torch.inference_mode():
             return lab.combine(L, field, mode=mode)
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from divcolor_gui.core import lab
-from divcolor_gui.core.colorizer import Analysis, Colorizer
+from divcolor_gui.core.colorizer import Analysis, Colorizer, fit_L
 from divcolor_gui.core.photo import Photo, load_photo
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -54,12 +53,7 @@ class SamplesResult:
 
 def preview_size_L(photo: Photo, max_side: int) -> torch.Tensor:
     """The photo's L with its longer side at most max_side (as Analysis.preview_L)."""
-    H, W = photo.L.shape
-    s = min(1.0, max_side / max(H, W))
-    if s >= 1.0:
-        return photo.L
-    size = (max(1, round(H * s)), max(1, round(W * s)))
-    return F.interpolate(photo.L[None, None], size=size, mode="area")[0, 0]
+    return fit_L(photo.L, max_side)
 
 
 def compare_image(photo: Photo, L_small: torch.Tensor) -> np.ndarray:

@@ -7,19 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checkpoint import read_model_dict
-
-STAGE_TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
-
-
-def _fmt_time(s: float) -> str:
-    if s < 10:
-        return f"{s:.1f} s"
-    s = int(round(s))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s // 60 % 60:02d} min"
+from .vocabulary import MDN_LOSS_TEXT, STAGE_ORDER, STAGE_TITLES, format_duration, stage_title
 
 
 def _fmt_losses(d: dict | None) -> str:
@@ -28,15 +16,9 @@ def _fmt_losses(d: dict | None) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in d.items())
 
 
-MDN_LOSS_TEXT = {
-    "latent": "latent (the paper's: the component nearest the VAE's embedding)",
-    "decoded": "decoded (the paper's, plus the best of the 8 decoded colorizations pulled towards the truth)",
-}
-
-
 def _fmt_lr(lr) -> str:
     if isinstance(lr, dict):
-        return ", ".join(f"{STAGE_TITLES.get(s, s)} {v:g}" for s, v in lr.items())
+        return ", ".join(f"{stage_title(s)} {v:g}" for s, v in lr.items())
     return f"{lr:g}"
 
 
@@ -45,7 +27,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
     card say whether the run finished or stopped early."""
     progress: dict = meta.get("progress") or {}
     requested = requested or {}
-    stages = [s for s in STAGE_TITLES if s in progress or s in requested]
+    stages = [s for s in STAGE_ORDER if s in progress or s in requested]
     done = all(progress.get(s, 0) >= n for s, n in requested.items())
     split = meta.get("split") or {}
     skipped: dict = meta.get("skipped") or {}
@@ -69,7 +51,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Skipped", f"{n_skip} ({why})" if n_skip else "none"),
         ("Size preset", str(meta.get("preset", "?"))),
         (
-            "Feature network",
+            STAGE_TITLES["features"],
             f"reused, frozen, from `{Path(reused['model']).name}`" if reused else "trained with this model",
         ),
         ("Epochs", epochs or "none finished"),
@@ -87,8 +69,8 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ),
         (
             "Wall time",
-            f"{_fmt_time(sum(wall.values()))} ("
-            + ", ".join(f"{STAGE_TITLES.get(s, s)} {_fmt_time(t)}" for s, t in wall.items())
+            f"{format_duration(sum(wall.values()))} ("
+            + ", ".join(f"{stage_title(s)} {format_duration(t)}" for s, t in wall.items())
             + ")"
             if wall
             else "-",
@@ -98,7 +80,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
     lines = [f"# {name}", "", "A divcolor colorization model (Deshpande et al., CVPR 2017).", ""]
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     history: dict = meta.get("history") or {}
-    finals = [(s, history[s][-1]) for s in STAGE_TITLES if history.get(s)]
+    finals = [(s, history[s][-1]) for s in STAGE_ORDER if history.get(s)]
     if finals:
         lines += ["", "## Final losses", "", "| Stage | Epoch | Training | Validation |", "|---|---|---|---|"]
         for s, h in finals:

@@ -19,7 +19,13 @@ PRESETS = ("tiny", "compact", "paper")
 DEFAULT_PRESET = "compact"
 
 # Colorization methods by name (trainer.methods), with their label in comparisons.
-METHOD_LABELS = {"ours": "Ours", "ours-skip": "Ours+skip", "cvae": "CVAE", "cgan": "cGAN", "per-pixel": "Per-pixel"}
+METHOD_LABELS = {
+    "ours": "Ours",
+    "ours-skip": "Ours+skip",
+    "cvae": "CVAE",
+    "cgan": "cGAN",
+    "per-pixel": "Per-pixel",
+}
 TRAINABLE_METHODS = ("ours", "ours-skip", "cvae", "cgan")  # per-pixel samples an "ours" model
 
 # Where the networks run (device.resolve_device); "auto" takes CUDA only where a kernel runs.
@@ -38,7 +44,7 @@ MDN_LOSS_TEXT = {
 
 
 def stage_title(stage: str) -> str:
-    """"Feature network" for "features"; a baseline's role (cvae, cgan) as it is."""
+    """ "Feature network" for "features"; a baseline's role (cvae, cgan) as it is."""
     return STAGE_TITLES.get(stage, stage)
 
 

@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 import pyqtgraph as pg  # isort: skip  (after PySide6, so it picks that binding)
 
-from trainer.stages import Progress
+from divcolor_gui.core.vocabulary import STAGE_ORDER, stage_title
+from trainer.loop import Progress
 
-TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
 # Fixed colours per term, so "hist" is the same colour in every run.
 COLOURS = {
     "loss": (30, 30, 30),
@@ -61,7 +61,7 @@ class LossPlots(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
-        self.reset(("vae", "mdn"))
+        self.reset(STAGE_ORDER[1:])  # the VAE and MDN: what reusing a base model trains
 
     def reset(self, stages: tuple[str, ...]) -> None:
         for plot in self.plots.values():
@@ -75,7 +75,7 @@ class LossPlots(QWidget):
             plot = pg.PlotWidget(background="w")
             plot.setMinimumSize(200, 160)
             item = plot.getPlotItem()
-            item.setTitle(f"<span style='color:#222'>{TITLES.get(stage, stage)}</span>", size="10pt")
+            item.setTitle(f"<span style='color:#222'>{stage_title(stage)}</span>", size="10pt")
             item.setLogMode(y=True)
             # Long runs make 10^5 step points per term: draw what the pixels can show.
             item.setDownsampling(auto=True, mode="peak")

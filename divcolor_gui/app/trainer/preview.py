@@ -8,6 +8,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from divcolor_gui.core.vocabulary import stage_title
+
 from ..images import to_pixmap
 
 ROW_NAMES = {
@@ -16,7 +18,6 @@ ROW_NAMES = {
     "vae": ["true colours", "VAE reconstruction"],
     "mdn": ["true colours", "MDN's 1st choice", "2nd choice", "3rd choice"],
 }
-TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
 
 
 class PreviewGrid(QWidget):
@@ -45,7 +46,7 @@ class PreviewGrid(QWidget):
         rows = ROW_NAMES.get(stage, [])
         n_rows = grid.shape[0] // 64
         names = " · ".join(rows[:n_rows]) if len(rows) >= n_rows else f"{n_rows} rows"
-        self.caption.setText(f"<b>{TITLES.get(stage, stage)}, epoch {epoch}</b> — rows: {names}")
+        self.caption.setText(f"<b>{stage_title(stage)}, epoch {epoch}</b> — rows: {names}")
         self._rescale()
 
     def has_preview(self) -> bool:

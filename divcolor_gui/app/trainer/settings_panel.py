@@ -26,12 +26,12 @@ from divcolor_gui.core.checkpoint import ModelFileError
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.model_files import name_problem
 from divcolor_gui.core.resources import DEFAULT_MODEL, available_models, bundled_models_dir
+from divcolor_gui.core.vocabulary import DEFAULT_PRESET, MDN_LOSSES, PRESETS, STAGE_ORDER, STAGE_TITLES
 from trainer.policy import base_model_info, preset_for_base
-from trainer.run import PRESETS, TrainConfig
+from trainer.run import TrainConfig
 
 from ..widgets import Collapsible, DevicePicker
 
-STAGE_LABELS = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
 PRESET_HINTS = {
     "tiny": "tiny: seconds per epoch, for trying things out; poor colours",
     "compact": "compact: the bundled models' size; a good default on a laptop",
@@ -44,6 +44,8 @@ WEIGHT_LABELS = {  # label, tooltip
     "kl": ("KL weight", "Weight of the encoder's KL divergence to N(0, I)"),
     "l2": ("Plain L2", "Unweighted L2 of the decoder (the paper's ablation baseline); 0 = off"),
 }
+# The MDN loss combo's short items (the model card spells them out: MDN_LOSS_TEXT).
+MDN_LOSS_ITEMS = {"latent": "latent (the paper's)", "decoded": "latent + decoded colours"}
 _OTHER_FILE = "__other__"
 
 
@@ -88,19 +90,19 @@ class TrainerSettingsPanel(QWidget):
             self.preset_combo.setItemData(
                 self.preset_combo.count() - 1, PRESET_HINTS[p], Qt.ItemDataRole.ToolTipRole
             )
-        self.preset_combo.setCurrentIndex(PRESETS.index("compact"))
+        self.preset_combo.setCurrentIndex(PRESETS.index(DEFAULT_PRESET))
         self.preset_combo.currentIndexChanged.connect(self._emit_changed)
 
         defaults = TrainConfig(data=Path(), out=Path())
         self.epoch_spins: dict[str, QSpinBox] = {}
         epochs_row = QHBoxLayout()
         epochs_row.setContentsMargins(0, 0, 0, 0)
-        for stage in ("features", "vae", "mdn"):
+        for stage in STAGE_ORDER:
             spin = QSpinBox()
             spin.setRange(1, 1000)
             spin.setValue(defaults.epochs[stage])
             spin.setPrefix({"features": "features ", "vae": "VAE ", "mdn": "MDN "}[stage])
-            spin.setToolTip(f"Epochs (passes over your photos) of the {STAGE_LABELS[stage]} stage")
+            spin.setToolTip(f"Epochs (passes over your photos) of the {STAGE_TITLES[stage]} stage")
             spin.valueChanged.connect(self._emit_changed)
             self.epoch_spins[stage] = spin
             epochs_row.addWidget(spin)
@@ -136,8 +138,8 @@ class TrainerSettingsPanel(QWidget):
         self.weighting_combo.setToolTip("How L_hist weights rare colours: smoothed inverse frequency, or raw")
         adv.addRow("L_hist weighting", self.weighting_combo)
         self.mdn_loss_combo = QComboBox()
-        self.mdn_loss_combo.addItem("latent (the paper's)", "latent")
-        self.mdn_loss_combo.addItem("latent + decoded colours", "decoded")
+        for loss in MDN_LOSSES:
+            self.mdn_loss_combo.addItem(MDN_LOSS_ITEMS[loss], loss)
         self.mdn_loss_combo.setToolTip(
             "How the MDN learns: the paper's loss in the VAE's latent space, or that plus the error\n"
             "of the best of its 8 decoded colorizations (lower error-of-best; epochs about 6x longer)"
@@ -315,7 +317,7 @@ class TrainerSettingsPanel(QWidget):
             self._on_base_changed()  # re-applies the preset lock of the base model
 
     def stages(self) -> tuple[str, ...]:
-        return ("features", "vae", "mdn") if self.train_features_check.isChecked() else ("vae", "mdn")
+        return STAGE_ORDER if self.train_features_check.isChecked() else STAGE_ORDER[1:]
 
     def build_config(self, data: Path, out: Path, resume: bool = False) -> TrainConfig:
         base = None if self.train_features_check.isChecked() else self.base_model()

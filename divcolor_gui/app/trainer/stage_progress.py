@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
+from divcolor_gui.core.vocabulary import STAGE_ORDER, STAGE_TITLES, format_clock
 from trainer.data import ScanProgress
-from trainer.stages import Progress
+from trainer.loop import Progress
 
-ROWS = {"scan": "Photos", "features": "Feature network", "vae": "VAE", "mdn": "MDN"}
+ROWS = {"scan": "Photos", **{s: STAGE_TITLES[s] for s in STAGE_ORDER}}
 SCALE = 1000  # progress bars count in thousandths of a stage
-
-
-def fmt_duration(s: float | None) -> str:
-    if s is None:
-        return "--:--"
-    s = int(round(s))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class StageProgress(QWidget):
@@ -84,10 +78,10 @@ class StageProgress(QWidget):
             self._done[rec.stage] = rec.epoch
         if rec.kind == "epoch" and rec.epoch >= rec.epochs:
             bar.setFormat(f"done: {rec.epochs} epochs")
-            self.notes[rec.stage].setText(f"took {fmt_duration(rec.elapsed_s)}")
+            self.notes[rec.stage].setText(f"took {format_clock(rec.elapsed_s)}")
         else:
             self.notes[rec.stage].setText(
-                f"{fmt_duration(rec.elapsed_s)} so far · {fmt_duration(rec.eta_s)} left"
+                f"{format_clock(rec.elapsed_s)} so far · {format_clock(rec.eta_s)} left"
             )
 
     def epochs_done(self, stage: str) -> int:
@@ -100,7 +94,7 @@ class StageProgress(QWidget):
         if self.notes["scan"].text() == "reading…":
             self.notes["scan"].setText(why)
             return
-        for key in ("features", "vae", "mdn"):
+        for key in STAGE_ORDER:
             bar, note = self.bars[key], self.notes[key]
             if not bar.isVisibleTo(self) or bar.format().startswith(("done", "reused")):
                 continue

@@ -29,18 +29,19 @@ from PySide6.QtWidgets import (
 )
 
 from divcolor_gui.core.model_files import delete_model, family, model_path
+from divcolor_gui.core.vocabulary import STAGE_TITLES, format_clock, stage_title
 from trainer.app_jobs import FolderSurvey, JobNote, train_job
 from trainer.data import ScanProgress
+from trainer.loop import Progress
 from trainer.run import TrainConfig
-from trainer.stages import Progress
 
 from ..worker import Worker, start_worker
 from .folder_summary import FolderSummary
 from .model_list import ModelList
 from .plots import LossPlots
 from .preview import PreviewGrid
-from .settings_panel import STAGE_LABELS, TrainerSettingsPanel
-from .stage_progress import StageProgress, fmt_duration
+from .settings_panel import TrainerSettingsPanel
+from .stage_progress import StageProgress
 
 LOG_LINES = 5000
 
@@ -291,9 +292,9 @@ class TrainerTab(QWidget):
         self._t0 = time.monotonic()
         self._announced = False
         self._reset_views(cfg)
-        stages = " → ".join(STAGE_LABELS[s] for s in cfg.stages if s in STAGE_LABELS)
+        stages = " → ".join(STAGE_TITLES[s] for s in cfg.stages if s in STAGE_TITLES)
         epochs = ", ".join(
-            f"{STAGE_LABELS[s]} {cfg.epochs.get(s, 0)}" for s in cfg.stages if s in STAGE_LABELS
+            f"{STAGE_TITLES[s]} {cfg.epochs.get(s, 0)}" for s in cfg.stages if s in STAGE_TITLES
         )
         base = f"; feature network reused from {cfg.features_from.name}" if cfg.features_from else ""
         self.log(
@@ -346,8 +347,8 @@ class TrainerTab(QWidget):
         val = (rec.val or {}).get("loss")
         val = f", validation {val:.4g}" if val is not None else ""
         self.log(
-            f"{STAGE_LABELS.get(rec.stage, rec.stage)} epoch {rec.epoch}/{rec.epochs}: loss {train:.4g}{val}"
-            f" · {fmt_duration(rec.elapsed_s)}"
+            f"{stage_title(rec.stage)} epoch {rec.epoch}/{rec.epochs}: loss {train:.4g}{val}"
+            f" · {format_clock(rec.elapsed_s)}"
         )
         out = self._cfg.out if self._cfg else None
         if out is not None and not self._announced and out.is_file():
@@ -357,7 +358,7 @@ class TrainerTab(QWidget):
             self.model_saved.emit(str(out))
 
     def _on_finished(self, result: object) -> None:
-        took = fmt_duration(time.monotonic() - self._t0)
+        took = format_clock(time.monotonic() - self._t0)
         self.log(f"Finished in {took}: saved {result}")
         self._after_run(str(result) if result else None)
 

@@ -28,4 +28,3 @@ def up_conv_relu_bn(c_in: int, c_out: int, k: int, scale: int) -> nn.Sequential:
         nn.Upsample(scale_factor=scale, mode="bilinear", align_corners=False),
         conv_relu_bn(c_in, c_out, k),
     )
-
