@@ -198,7 +198,7 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"unknown upsampling mode {mode!r}: choose from {', '.join(UPSAMPLING_MODES)}")
 
 
-def _guide(L_full: torch.Tensor, n: int = FIELD_SIZE) -> torch.Tensor:
+def field_guide(L_full: torch.Tensor, n: int = FIELD_SIZE) -> torch.Tensor:
     """The photo's L / 100 averaged onto the n x n cells the field was predicted for
     (stretched like the field for non-square photos)."""
     return F.interpolate(L_full[None, None], size=(n, n), mode="area")[0, 0] / 100.0
@@ -234,7 +234,7 @@ def upsample_ab(
     _check_mode(mode)
     if mode == "bilinear":
         return F.interpolate(ab_field[None], size=(H, W), mode="bilinear", align_corners=False)[0]
-    A, B = _field_coefficients(_guide(L_full, ab_field.shape[-1]), ab_field / AB_SCALE, mode, eps)
+    A, B = _field_coefficients(field_guide(L_full, ab_field.shape[-1]), ab_field / AB_SCALE, mode, eps)
     AB = torch.cat([A, B])[None]  # (1, 4, n, n)
     out = torch.empty(2, H, W, dtype=L_full.dtype, device=L_full.device)
     for y0 in range(0, H, rows_per_chunk):
@@ -286,7 +286,7 @@ class Recombiner:
         _check_mode(mode)
         self.L, self.mode, self.eps, self.rows = L.float(), mode, eps, rows_per_chunk
         H, W = L.shape
-        self._guide = _guide(self.L)
+        self._guide = field_guide(self.L)
         self._kept = self._l_terms(0, H) if keep else None
 
     def _l_terms(self, y0: int, y1: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -298,7 +298,7 @@ class Recombiner:
     def __call__(self, ab_field: torch.Tensor) -> np.ndarray:
         H, W = self.L.shape
         field = ab_field.float().to(self.L.device)
-        guide = self._guide if field.shape[-1] == FIELD_SIZE else _guide(self.L, field.shape[-1])
+        guide = self._guide if field.shape[-1] == FIELD_SIZE else field_guide(self.L, field.shape[-1])
         A, B = _field_coefficients(guide, field, self.mode, self.eps)
         # fx = fy + a / 500 and fz = fy - b / 200 with fy = (100 g + 16) / 116, a = S (A_a g + B_a)
         scale = torch.tensor([AB_SCALE / 500, -AB_SCALE / 200], device=A.device).view(2, 1, 1)
