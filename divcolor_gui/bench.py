@@ -6,6 +6,8 @@ Medians over repeated runs after a warm-up:
   preview_ms  one latent -> preview pixels at 1024 px (decode + render(max_side=1024)),
               what each live slider update costs in the app
   export_ms   the full-resolution render of the 12-megapixel photo
+  hint_ms     one re-solve of every mode after a colour-hint edit (5 hints; core/hints.py)
+  hint_setup_ms  the hint solver's set-up, once per photo (the decoder linearised)
   rss_mb      peak resident memory of the whole run
 """
 
@@ -25,8 +27,10 @@ PHOTO_SIZE = (4000, 3000)  # width, height: 12 megapixels
 PREVIEW_SIDE = 1024
 PREVIEW_TARGET_PER_S = 20  # the app's goal for live slider updates
 # (warm-up runs, measured runs) per figure: enough for a stable median in under a minute or so
-RUNS = {"analyze": (1, 5), "decode": (5, 30), "preview": (3, 15), "export": (1, 3)}
-KEYS = ("analyze_ms", "decode_ms", "preview_ms", "export_ms", "rss_mb")
+RUNS = {"analyze": (1, 5), "decode": (5, 30), "preview": (3, 15), "export": (1, 3), "hint_setup": (1, 3),
+        "hint": (3, 15)}  # fmt: skip
+KEYS = ("analyze_ms", "decode_ms", "preview_ms", "export_ms", "hint_ms", "hint_setup_ms", "rss_mb")
+HINT_COLOURS = ("#3366cc", "#cc3322", "#33aa44", "#ddcc55", "#885533")
 
 
 def _photo_rgb(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -94,17 +98,31 @@ def measure(colorizer, photo_size: tuple[int, int] | None = None, runs: dict | N
         preview_ms, preview_cpu = _timed(preview, *runs["preview"])
         field = colorizer.decode(z, a)[0]
         export_ms, export_cpu = _timed(lambda: colorizer.render(a.photo, field), *runs["export"])
+
+        from divcolor_gui.core.hints import HintSolver, make_hint
+
+        def setup():
+            state["solver"] = HintSolver(colorizer, a)
+
+        hint_setup_ms, hint_setup_cpu = _timed(setup, *runs["hint_setup"])
+        W, H = a.photo.size
+        spots = [make_hint(W * (i + 1) / 6, H * (5 - i) / 6, c) for i, c in enumerate(HINT_COLOURS)]
+        hint_ms, hint_cpu = _timed(lambda: state["solver"].solve(spots), *runs["hint"])
     return {
         "analyze_ms": round(analyze_ms, 1),
         "decode_ms": round(decode_ms, 2),
         "preview_ms": round(preview_ms, 1),
         "export_ms": round(export_ms, 1),
+        "hint_ms": round(hint_ms, 1),
+        "hint_setup_ms": round(hint_setup_ms, 1),
         "rss_mb": round(_peak_rss_mb(), 1),
         "cpu": {
             "analyze_ms": round(analyze_cpu, 1),
             "decode_ms": round(decode_cpu, 2),
             "preview_ms": round(preview_cpu, 1),
             "export_ms": round(export_cpu, 1),
+            "hint_ms": round(hint_cpu, 1),
+            "hint_setup_ms": round(hint_setup_cpu, 1),
         },
         "threads": torch.get_num_threads(),
         "photo": f"{photo_size[0]}x{photo_size[1]}",
@@ -117,6 +135,8 @@ def format_table(fig: dict, model: str, device: str) -> str:
         ("decode", "decode_ms", "one latent -> 64x64 field"),
         ("preview", "preview_ms", f"decode + render at {PREVIEW_SIDE} px"),
         ("export", "export_ms", f"full-resolution render ({fig['photo']})"),
+        ("hint", "hint_ms", f"re-solve every mode after a hint edit ({len(HINT_COLOURS)} hints)"),
+        ("hints on", "hint_setup_ms", "hint solver set-up, once per photo"),
     ]
     lines = [
         f"model {model} on {device}, {fig['threads']} torch threads (medians after warm-up)",

@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--outdir", type=Path, default=Path("."))
     c.add_argument("--upsample", default=UPSAMPLING_MODES[0], choices=UPSAMPLING_MODES,
                    help="guided: the colours follow the photo's edges; bilinear: plain upsampling")  # fmt: skip
+    c.add_argument("--hints", type=Path, metavar="HINTS.json",
+                   help='colour hints: {"hints": [{"x": 120, "y": 40, "color": "#3366cc", "radius": 6}]}, '
+                   "x and y in the photo's pixels")  # fmt: skip
+    c.add_argument("--hint", action="append", default=[], metavar="X,Y,#RRGGBB",
+                   help="one colour hint (repeatable; ',RADIUS' optional); every mode follows the hints")  # fmt: skip
     c.add_argument("--json", action="store_true", help="print one JSON record per image on stdout")
     c.add_argument("--force", action="store_true", help="overwrite existing output files")
     _add_model_device(c)
@@ -125,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--figure", type=Path, metavar="OUT.png", help="with --methods: write a Figure-7-like PNG")
     e.add_argument("--figure-rows", type=int, default=4, help="images in the --figure")
     e.add_argument("--samples", type=int, default=256, help="samples the cvae/cgan baselines cluster to 5")
+    e.add_argument("--hints", metavar="N[,N...]",
+                   help="oracle colour hints: N random points given their true colours (e.g. 1,2,5,10), reported "
+                   "beside N = 0 on the first --hint-photos validation photos")  # fmt: skip
+    e.add_argument(
+        "--hint-photos", type=int, default=100, help="photos for --hints (about 5 s each on 2 cores)"
+    )
     e.add_argument("--probe", action="store_true",
                    help="also the feature read-out: a ridge fit from the grey features to the colour field's "
                    "64 PCA coefficients (training split), scored on the validation split (minutes)")  # fmt: skip
@@ -253,12 +264,21 @@ def _cmd_colorize(args) -> int:
 
     from divcolor_gui.core.checkpoint import ModelFileError
     from divcolor_gui.core.colorizer import Colorizer
+    from divcolor_gui.core.hints import (
+        HintError,
+        check_hints,
+        load_hints,
+        parse_hint,
+        save_hints,
+        sidecar_path,
+    )
     from divcolor_gui.core.photo import PhotoError, load_photo
     from divcolor_gui.core.sheet import contact_sheet
 
     try:
+        hints = (load_hints(args.hints) if args.hints else []) + [parse_hint(h) for h in args.hint]
         colorizer = Colorizer.load(args.model, args.device)
-    except (ModelFileError, FileNotFoundError, ValueError) as e:
+    except (ModelFileError, FileNotFoundError, ValueError) as e:  # HintError is a ValueError
         return _fail(str(e))
     k = max(1, min(args.k, colorizer.mdn.cfg.n_components))
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +286,8 @@ def _cmd_colorize(args) -> int:
     for path in args.images:
         try:
             photo = load_photo(path)
-            analysis, results = colorizer.colorize(photo, k=k)
+            check_hints(hints, *photo.size)
+            analysis, results = colorizer.colorize(photo, k=k, mode=args.upsample, hints=hints)
             files = []
             for i, (_, rgb) in enumerate(results, 1):
                 out = args.outdir / f"{path.stem}_mode{i}.png"
@@ -278,6 +299,8 @@ def _cmd_colorize(args) -> int:
             sheet = contact_sheet(__import__("numpy").repeat(grey[..., None], 3, 2), results)
             sheet_path = args.outdir / f"{path.stem}_sheet.jpg"
             sheet.save(sheet_path, quality=90)
+            if hints:  # what steered these modes, beside them
+                save_hints(sidecar_path(args.outdir / path.name), hints)
             record = {
                 "image": str(path), "size": list(photo.size), "model": colorizer.name,
                 "modes": [{"rank": i + 1, "weight": round(w, 6), "file": f} for i, ((w, _), f) in enumerate(zip(results, files))],
@@ -288,7 +311,7 @@ def _cmd_colorize(args) -> int:
             else:
                 ws = ", ".join(f"{w * 100:.1f}%" for w, _ in results)
                 print(f"{path}: {len(files)} colorizations ({ws}) -> {args.outdir}", file=sys.stderr)
-        except (PhotoError, FileExistsError, OSError) as e:
+        except (PhotoError, HintError, FileExistsError, OSError) as e:
             failed += 1
             msg = str(e)
             print(
@@ -357,6 +380,8 @@ def _cmd_compare(args) -> int:
 def _cmd_eval(args) -> int:
     if args.methods or args.figure:
         return _cmd_compare(args)
+    if args.hints:
+        return _cmd_eval_hints(args)
     from divcolor_gui.core.checkpoint import ModelFileError
     from divcolor_gui.core.colorizer import Colorizer
     from trainer.evaluate import evaluate, format_report
@@ -375,6 +400,27 @@ def _cmd_eval(args) -> int:
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     return _report(args, result, format_report)
+
+
+def _cmd_eval_hints(args) -> int:
+    from divcolor_gui.core.checkpoint import ModelFileError
+    from divcolor_gui.core.colorizer import Colorizer
+    from trainer.hint_eval import evaluate_hints, format_hint_report
+
+    try:
+        counts = sorted({0, *(int(n) for n in args.hints.split(","))})
+        if counts[0] < 0 or counts[-1] > 4096:
+            raise ValueError(f"--hints {args.hints}: each N must be 0 to 4096")
+        colorizer = Colorizer.load(args.model, args.device)
+        vf = colorizer.bundle.meta.get("split", {}).get("val_fraction", 0.05)
+        gen = evaluate_hints(colorizer, args.data, counts=counts, n_photos=args.hint_photos, val_fraction=vf)
+        result = _drain(gen, "hints")
+    except (ModelFileError, FileNotFoundError, ValueError) as e:
+        return _fail(str(e))
+    print(format_hint_report(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
 
 
 def _cmd_models(args) -> int:

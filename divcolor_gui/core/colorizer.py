@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from . import lab
 from .checkpoint import ModelBundle, ModelFileError, load_model
 from .device import resolve_device
+from .hints import Hint, HintSolver
 from .photo import Photo, load_photo
 from .resources import find_model
 from .vocabulary import STAGE_ORDER, fit_longer_side
@@ -108,7 +109,7 @@ class Colorizer:
     @property
     def needs_photo_to_decode(self) -> bool:
         """True for an "ours+skip" model: its decoder also sees the grey photo."""
-        return hasattr(self.vae, "grey_encoder")
+        return self.vae.needs_grey
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor | np.ndarray, analysis: Analysis | None = None) -> torch.Tensor:
@@ -118,11 +119,10 @@ class Colorizer:
         if z.ndim == 1:
             z = z[None]
         z = z.to(self.device)
-        if not self.needs_photo_to_decode:
-            return self.vae.decode(z).float().cpu()
-        if analysis is None:
+        if self.vae.needs_grey and analysis is None:
             raise ValueError(f"{self.name} decodes with the photo's grey levels: pass decode(z, analysis)")
-        return self.vae.decode(z, lab.grey_at_field_size(analysis.grey)).float().cpu()
+        grey = lab.grey_at_field_size(analysis.grey) if self.vae.needs_grey else None
+        return self.vae.decode(z, grey).float().cpu()
 
     def render(
         self, photo: Photo | Analysis, field: torch.Tensor, max_side: int | None = None, mode: str = "guided"
@@ -148,9 +148,17 @@ class Colorizer:
         noise = torch.randn(n, self.z_dim, generator=g) * std
         return analysis.means[component][None] + noise
 
-    def colorize(self, photo: Photo | str | Path, k: int = 5, max_side: int | None = None):
-        """Top-k colorizations: (analysis, [(weight, (H, W, 3) uint8), ...])."""
+    def colorize(
+        self, photo: Photo | str | Path, k: int = 5, max_side: int | None = None, mode: str = "guided",
+        hints: list[Hint] | None = None,
+    ):  # fmt: skip
+        """Top-k colorizations: (analysis, [(weight, (H, W, 3) uint8), ...]). With hints, the
+        hinted modes best first (core/hints.py), each with its starting component's weight."""
         a = self.analyze(photo)
         k = max(1, min(k, len(a.weights)))
-        fields = self.decode(a.means[:k], a)
-        return a, [(float(a.weights[i]), self.render(a, fields[i], max_side=max_side)) for i in range(k)]
+        if hints:
+            modes = HintSolver(self, a).solve(hints)[:k]
+            weights, fields = [float(a.weights[m.component]) for m in modes], [m.field for m in modes]
+        else:
+            weights, fields = [float(w) for w in a.weights[:k]], list(self.decode(a.means[:k], a))
+        return a, [(w, self.render(a, f, max_side=max_side, mode=mode)) for w, f in zip(weights, fields)]

@@ -163,37 +163,37 @@ def sample_field(fields: torch.Tensor, idx: torch.Tensor, wts: torch.Tensor) -> 
     return (picked * wts.to(flat)).sum(-1).transpose(-1, -2)
 
 
-def local_correction(
-    field: torch.Tensor, guide: torch.Tensor, hints: list[Hint], targets: torch.Tensor,
-    width: int, height: int, passes: int = 2,
-) -> torch.Tensor:  # fmt: skip
-    """field (2, n, n) ab/128 + the residual at each hint spread around it -> corrected field.
+def spread_weights(guide: torch.Tensor, hints: list[Hint], width: int, height: int) -> torch.Tensor:
+    """(H, n, n): how much of each hint's residual a field cell takes.
 
-    Each hint's weight at a cell is a Gaussian of the distance in photo pixels (sigma: its
-    radius) times a Gaussian of the lightness difference to the hint point (guide: the
-    photo's L / 100 at n x n, lab.field_guide), so the colour stops at edges. Overlapping
-    hints share a cell by weight. Two passes meet each hint at its point to about 1 %.
+    A Gaussian of the distance in photo pixels (sigma: the hint's radius) times a Gaussian
+    of the lightness difference to the hint point (guide: the photo's L / 100 at n x n,
+    lab.field_guide), so the colour stops at edges instead of leaking across them.
     """
-    if not hints:
-        return field
-    n = field.shape[-1]
+    n = guide.shape[-1]
     idx, wts = _cell_weights(hints, width, height, n)
-    ys, xs = torch.meshgrid(
-        (torch.arange(n) + 0.5) * height / n, (torch.arange(n) + 0.5) * width / n, indexing="ij"
-    )
     g_at = sample_field(guide[None], idx, wts)[:, 0]  # (H,)
-    weights = []
-    for i, h in enumerate(hints):
-        r = h.radius if h.radius is not None else DEFAULT_RADIUS_SHARE * max(width, height)
-        d2 = (xs - h.x) ** 2 + (ys - h.y) ** 2
-        w = torch.exp(-d2 / (2 * r * r)) * torch.exp(-((guide - g_at[i]) ** 2) / (2 * EDGE_TOLERANCE**2))
-        weights.append(w)
-    W = torch.stack(weights)  # (H, n, n)
-    norm = W.sum(0).clamp_min(1.0)
-    out = field.clone()
+    ys = ((torch.arange(n) + 0.5) * height / n).view(1, n, 1)
+    xs = ((torch.arange(n) + 0.5) * width / n).view(1, 1, n)
+    hx = torch.tensor([h.x for h in hints]).view(-1, 1, 1)
+    hy = torch.tensor([h.y for h in hints]).view(-1, 1, 1)
+    r = torch.tensor([h.radius or DEFAULT_RADIUS_SHARE * max(width, height) for h in hints]).view(-1, 1, 1)
+    d2 = ((xs - hx) ** 2 + (ys - hy) ** 2) / (2 * r * r)
+    return torch.exp(-d2 - (guide[None] - g_at.view(-1, 1, 1)) ** 2 / (2 * EDGE_TOLERANCE**2))
+
+
+def local_correction(
+    fields: torch.Tensor, spread: torch.Tensor, idx: torch.Tensor, wts: torch.Tensor, targets: torch.Tensor,
+    passes: int = 3,
+) -> torch.Tensor:  # fmt: skip
+    """fields (..., 2, n, n) ab/128 + the residual at each hint (targets (H, 2)) spread
+    around it by `spread` (spread_weights) -> corrected fields. Overlapping hints share a
+    cell by weight; three passes meet each hint at its point to well under 1 %."""
+    norm = spread.sum(0).clamp_min(1.0)
+    out = fields
     for _ in range(passes):
-        residual = targets - sample_field(out, idx, wts)  # (H, 2)
-        out = out + torch.einsum("hyx,hc->cyx", W, residual) / norm
+        residual = targets - sample_field(out, idx, wts)  # (..., H, 2)
+        out = out + torch.einsum("hyx,...hc->...cyx", spread, residual) / norm
     return out.clamp(-1, 1)
 
 
@@ -265,12 +265,10 @@ class HintSolver:
         at = sample_field(decoded, idx, wts)  # (K, H, 2)
         hint_err = c * ((at - targets[None]) ** 2).sum((1, 2))
         objective = hint_err + self.neg_log_prior(z)
-        modes = []
-        for k in torch.argsort(objective).tolist():
-            field = local_correction(decoded[k], self.guide, hints, targets, W, H)
-            err = (sample_field(field, idx, wts) - targets).abs().mean().item()
-            modes.append(HintedMode(
-                z[k], field, decoded[k], float(objective[k]), k,
-                float((at[k] - targets).abs().mean()), err,
-            ))  # fmt: skip
-        return modes
+        fields = local_correction(decoded, spread_weights(self.guide, hints, W, H), idx, wts, targets)
+        after = (sample_field(fields, idx, wts) - targets[None]).abs().mean((1, 2))  # (K,)
+        before = (at - targets[None]).abs().mean((1, 2))
+        return [
+            HintedMode(z[k], fields[k], decoded[k], float(objective[k]), k, float(before[k]), float(after[k]))
+            for k in torch.argsort(objective).tolist()
+        ]

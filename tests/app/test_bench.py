@@ -14,16 +14,19 @@ def test_bench_writes_the_agreed_keys(tiny_model_file, tmp_path, monkeypatch, ca
     # A small photo and few runs: this checks the plumbing; the real figures are 12 MP.
     monkeypatch.setattr(bench, "PHOTO_SIZE", (400, 300))
     monkeypatch.setattr(
-        bench, "RUNS", {"analyze": (1, 2), "decode": (1, 3), "preview": (1, 2), "export": (0, 2)}
-    )
+        bench, "RUNS",
+        {"analyze": (1, 2), "decode": (1, 3), "preview": (1, 2), "export": (0, 2), "hint_setup": (0, 1), "hint": (1, 2)},
+    )  # fmt: skip
     out = tmp_path / "bench.json"
     assert bench.run_bench(Namespace(json=out, model=str(tiny_model_file), device="cpu")) == 0
     rec = json.loads(out.read_text())
-    assert set(rec) == {"analyze_ms", "decode_ms", "preview_ms", "export_ms", "rss_mb", "model", "device"}
+    assert set(rec) == {*bench.KEYS, "model", "device"}
+    assert set(bench.KEYS) >= {"analyze_ms", "decode_ms", "preview_ms", "export_ms", "hint_ms", "rss_mb"}
     assert rec["model"] == "tiny" and rec["device"] == "cpu"
-    for k in ("analyze_ms", "decode_ms", "preview_ms", "export_ms", "rss_mb"):
+    for k in bench.KEYS:
         assert isinstance(rec[k], float) and rec[k] > 0, k
     assert rec["decode_ms"] < rec["preview_ms"]
+    assert rec["hint_ms"] < rec["hint_setup_ms"]  # the set-up linearises; an edit only solves
     table = capsys.readouterr().out
     assert "updates/s at 1024 px" in table and "400x300" in table
 
