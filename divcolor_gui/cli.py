@@ -15,6 +15,7 @@ from pathlib import Path
 from divcolor_gui.core.vocabulary import (
     DEFAULT_PRESET,
     DEVICE_CHOICES,
+    FEATURE_LOSSES,
     MDN_LOSSES,
     METHOD_LABELS,
     PRESETS,
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weighting", choices=("smoothed", "raw"), help="L_hist bin weights (default: smoothed)")
     t.add_argument(
         "--loss", default="all", choices=tuple(DECODER_LOSSES), help="decoder loss (the paper's ablation)"
+    )
+    t.add_argument(
+        "--features-loss",
+        choices=FEATURE_LOSSES,
+        help="bins (default): the paper's 313-bin classification; field: predict the colour field "
+        "itself through a linear read-out (features trained for the goal)",
     )
     t.add_argument(
         "--mdn-loss",
@@ -208,6 +215,7 @@ def _train_config(args):
         "preset",
         "batch_size",
         "weighting",
+        "features_loss",
         "mdn_loss",
         "method",
         "val_fraction",

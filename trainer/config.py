@@ -28,6 +28,7 @@ class TrainConfig:
     lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
+    features_loss: str = "bins"  # vocabulary.FEATURE_LOSSES
     mdn_loss: str = "latent"  # vocabulary.MDN_LOSSES
     end_to_end: bool = False  # the MDN stage also trains the feature network (stages.train_mdn)
     val_fraction: float = 0.05

@@ -47,6 +47,7 @@ class RunSettings:
     nets: dict[str, nn.Module]  # the model's networks (the MDN reads the features and the VAE)
     meta: dict = field(default_factory=dict)  # the model file's; a baseline records its setup here
     loss_weights: LossWeights = field(default_factory=LossWeights)
+    features_loss: str = "bins"
     mdn_loss: str = "latent"
     end_to_end: bool = False
 
@@ -95,7 +96,7 @@ def _ours_net(skip: bool) -> Callable[[str, str], nn.Module]:
 
 
 _OURS_STAGES = {
-    "features": lambda state, sd, run: stages.train_features(state, sd, run.stats, lr=run.lr),
+    "features": lambda state, sd, run: stages.train_features(state, sd, run.stats, lr=run.lr, loss=run.features_loss),
     "vae": lambda state, sd, run: stages.train_vae(state, sd, run.stats, run.loss_weights, lr=run.lr),
     "mdn": lambda state, sd, run: stages.train_mdn(
         state, sd, run.nets["features"], run.nets["vae"], lr=run.lr, loss=run.mdn_loss,

@@ -21,13 +21,15 @@ from divcolor_gui.core.checkpoint import ModelBundle, atomic_save, load_model, s
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
-from divcolor_gui.core.vocabulary import MDN_LOSSES, PRESETS, STAGE_ORDER
+from divcolor_gui.core.vocabulary import FEATURE_LOSSES, MDN_LOSSES, PRESETS, STAGE_ORDER
 
 from .config import TrainConfig, TrainingError, resume_path
 from .data import FolderData, scan_folder, summarize_skips
 from .loop import StageData, StageState
 from .methods import ALL_ROLES, Method, RunSettings, get_method
 from .policy import check_feature_reuse, feature_net_info
+
+FIELD_READOUT = 64  # rank of the "field" feature loss's linear read-out, as the latent's size
 
 
 def run_training(cfg: TrainConfig):
@@ -73,6 +75,10 @@ def _check_names(cfg: TrainConfig) -> Method:
             raise TrainingError(f"unknown stage {s!r}: choose from {', '.join(STAGE_ORDER)}")
     if cfg.preset not in PRESETS:
         raise TrainingError(f"unknown preset {cfg.preset!r}: choose from {', '.join(PRESETS)}")
+    if cfg.features_loss not in FEATURE_LOSSES:
+        raise TrainingError(
+            f"unknown feature loss {cfg.features_loss!r}: choose from {', '.join(FEATURE_LOSSES)}"
+        )
     if cfg.mdn_loss not in MDN_LOSSES:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
     try:
@@ -164,6 +170,7 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
         mdn_loss=cfg.mdn_loss,
+        features_loss=cfg.features_loss if "features" in cfg.stages else meta.get("features_loss", "bins"),
         end_to_end=cfg.end_to_end or bool(meta.get("end_to_end")),
         batch_size=cfg.batch_size,
         device=str(device),
@@ -221,7 +228,7 @@ def _train_role(
     )
     run = RunSettings(
         stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
-        mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
+        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
     )  # fmt: skip
     t_stage, wall_before = time.monotonic(), float(meta["wall_s"].get(role, 0.0))
     for rec in method.train(role, state, sd, run):
@@ -240,6 +247,8 @@ def _trainable(role: str, cfg: TrainConfig, bundle: ModelBundle, device) -> list
     """The networks a role's optimizer moves, the role's own first: the MDN trained end to
     end also moves the feature network. Channels-last: ~1.7x faster convs on a CPU."""
     nets = [bundle.nets[role]]
+    if role == "features" and cfg.features_loss == "field":
+        nets[0].ensure_readout(FIELD_READOUT)
     if role == "mdn" and cfg.end_to_end:
         nets.append(bundle.nets["features"])
     for n in nets:  # Module.to works in place

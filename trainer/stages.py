@@ -16,8 +16,15 @@ from divcolor_gui.core.vocabulary import MDN_LOSSES
 from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
 
 
-def train_features(state: StageState, sd: StageData, stats: DatasetStats, lr: float = 1e-3):
-    """The grey-level feature network: per-pixel classification into the 313 bins."""
+def train_features(
+    state: StageState, sd: StageData, stats: DatasetStats, lr: float = 1e-3, loss: str = "bins"
+):
+    """The grey-level feature network: per-pixel classification into the 313 bins (Zhang
+    et al.'s, the paper's), or ("field") the L1 error of the colour field predicted from G
+    by a low-rank linear read-out: features trained for the goal itself."""
+    if loss == "field":
+        yield from _train_features_on_field(state, sd, lr)
+        return
     net, opt = state.net, state.optimizer
     w = stats.bin_weights.to(sd.device)
 
@@ -42,6 +49,29 @@ def train_features(state: StageState, sd: StageData, stats: DatasetStats, lr: fl
             pred = lab.F.interpolate(pred, size=(64, 64), mode="bilinear", align_corners=False)
             preview = preview_grid(grey, [torch.zeros_like(ab), ab, pred])
         return {"loss": tot / max(n, 1)}, preview
+
+    yield from run_epochs(state, sd, lr, step, validate)
+
+
+def _train_features_on_field(state: StageState, sd: StageData, lr: float):
+    net, opt = state.net, state.optimizer
+
+    def step(grey, ab):
+        loss = (net.predict_field(grey) - ab).abs().mean()
+        optimizer_step(opt, loss, "feature network loss")
+        return {"mae": loss.item()}
+
+    def validate():
+        tot, n, first = 0.0, 0, None
+        for x in sd.val_batches():
+            grey, ab = sd.to_net(x)
+            pred = net.predict_field(grey)
+            tot += (pred - ab).abs().mean().item() * len(x)
+            n += len(x)
+            if first is None:
+                first = (grey, ab, pred)
+        preview = preview_grid(first[0], [first[1], first[2]]) if first else None
+        return {"mae": tot / max(n, 1)}, preview
 
     yield from run_epochs(state, sd, lr, step, validate)
 

@@ -34,6 +34,10 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 # How the 64x64 colour field is brought to the photo's size: along its edges, or plainly.
 UPSAMPLING_MODES = ("guided", "bilinear")
 
+# The feature network's loss: "bins" is the paper's (Zhang et al.'s 313-bin classification);
+# "field" trains it to predict the colour field itself through a linear read-out.
+FEATURE_LOSSES = ("bins", "field")
+
 # The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds
 # best-of-K on the decoded colours (losses.decoded_colour_loss).
 MDN_LOSSES = ("latent", "decoded")

@@ -344,3 +344,24 @@ def test_training_data_folder_must_exist(tmp_path):
                 TrainConfig(data=tmp_path / "nowhere", out=tmp_path / "o.pt", preset="tiny", device="cpu")
             )
         )
+
+
+def test_features_trained_on_the_field_keep_their_read_out(
+    photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--features-loss field: the feature network learns to predict the colour field
+    through a linear read-out; the read-out is in its config, so the file rebuilds it."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "field.pt"
+    cfg = _cfg(photo_folder, out, stages=("features",), epochs={"features": 2}, features_loss="field")
+    records, _ = run_to_end(run_training(cfg))
+    epochs = [r for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert [set(r.val) for r in epochs] == [{"mae"}, {"mae"}]
+    assert 0 < epochs[1].val["mae"] < 1
+    model = load_model(out)
+    net = model.nets["features"]
+    assert net.cfg.readout == 64 and model.meta["features_loss"] == "field"
+    with torch.no_grad():
+        assert net.predict_field(torch.zeros(2, 1, 64, 64)).shape == (2, 2, 64, 64)
+    with pytest.raises(TrainingError, match="feature loss"):
+        next(run_training(_cfg(photo_folder, tmp_path / "x.pt", features_loss="pixels")))

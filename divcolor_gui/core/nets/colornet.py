@@ -11,7 +11,7 @@ Head: U(2) -> 3x3 convs -> 1x1 to 313 logits at a quarter of the input size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -30,6 +30,9 @@ class ColorNetConfig:
     head_width: int = 256  # Zhang's conv8
     head_depth: int = 3
     n_bins: int = N_BINS
+    # A rank-`readout` linear map from G to the 64x64 colour field, for features trained to
+    # predict the field itself (the "field" feature loss); 0: none.
+    readout: int = 0
 
     @property
     def feature_channels(self) -> int:
@@ -78,6 +81,26 @@ class ColorNet(nn.Module):
             c_in = cfg.head_width
         head.append(nn.Conv2d(c_in, cfg.n_bins, 1))
         self.head = nn.Sequential(*head)
+        if cfg.readout:
+            self._build_readout()
+
+    def _build_readout(self) -> None:
+        g = self.cfg.feature_channels * self.cfg.feature_size**2
+        # Linear through a narrow middle: the field's leading modes, learned (no activation).
+        self.readout = nn.Sequential(
+            nn.Flatten(), nn.Linear(g, self.cfg.readout), nn.Linear(self.cfg.readout, 2 * 64 * 64)
+        )
+
+    def ensure_readout(self, rank: int) -> None:
+        """Add the field read-out (a network trained on the 313 bins goes on with the field
+        loss); its config then records it, so the model file rebuilds it."""
+        if not self.cfg.readout:
+            self.cfg = replace(self.cfg, readout=rank)
+            self._build_readout()
+
+    def predict_field(self, grey: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S) -> (B, 2, 64, 64) ab/128 through the linear read-out of G."""
+        return self.readout(self.trunk(grey)).view(-1, 2, 64, 64)
 
     def features(self, grey: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, S) grey in [-1, 1] -> G (B, C, S/8, S/8)."""
