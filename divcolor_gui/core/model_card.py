@@ -7,7 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checkpoint import read_model_dict
-from .vocabulary import MDN_LOSS_TEXT, STAGE_ORDER, STAGE_TITLES, format_duration, stage_title
+from .vocabulary import (
+    FEATURE_LOSS_TEXT,
+    MDN_LOSS_TEXT,
+    STAGE_ORDER,
+    STAGE_TITLES,
+    format_duration,
+    stage_title,
+)
 
 
 def _fmt_losses(d: dict | None) -> str:
@@ -52,7 +59,13 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Size preset", str(meta.get("preset", "?"))),
         (
             STAGE_TITLES["features"],
-            f"reused, frozen, from `{Path(reused['model']).name}`" if reused else "trained with this model",
+            (f"reused from `{Path(reused['model']).name}`" if reused else "trained with this model")
+            + (", then trained on through the MDN's loss (end to end)" if meta.get("end_to_end") else "")
+            + (", frozen" if reused and not meta.get("end_to_end") else ""),
+        ),
+        (
+            "Feature loss",
+            FEATURE_LOSS_TEXT.get(meta.get("features_loss", "bins"), str(meta.get("features_loss"))),
         ),
         ("Epochs", epochs or "none finished"),
         ("Status", "complete" if done else "stopped early: press Resume in the Trainer tab to continue"),

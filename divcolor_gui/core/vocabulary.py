@@ -37,6 +37,10 @@ UPSAMPLING_MODES = ("guided", "bilinear")
 # The feature network's loss: "bins" is the paper's (Zhang et al.'s 313-bin classification);
 # "field" trains it to predict the colour field itself through a linear read-out.
 FEATURE_LOSSES = ("bins", "field")
+FEATURE_LOSS_TEXT = {
+    "bins": "bins (the paper's: per-pixel classification into the 313 ab bins)",
+    "field": "field (the colour field predicted from G through a linear read-out, L1)",
+}
 
 # The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds
 # best-of-K on the decoded colours (losses.decoded_colour_loss).
