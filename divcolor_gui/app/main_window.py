@@ -106,6 +106,14 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
 
+        edit = self.menuBar().addMenu("&Edit")
+        hints = c.hint_tool
+        edit.addAction(hints.undo_action)
+        edit.addAction(hints.redo_action)
+        edit.addSeparator()
+        edit.addAction(hints.toggle_action)
+        edit.addAction(hints.clear_action)
+
         view = self.menuBar().addMenu("&View")
         v = c.preview.view
         view.addAction(self._action("Zoom &in", v.zoom_in, QKeySequence.StandardKey.ZoomIn))
@@ -158,7 +166,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ status bar
     def _setup_status_bar(self) -> None:
         self.status_labels: dict[str, QLabel] = {}
-        for key, text in (("model", "model: —"), ("device", "device: —"), ("analysis", ""), ("decode", "")):
+        for key, text in (
+            ("model", "model: —"),
+            ("device", "device: —"),
+            ("analysis", ""),
+            ("decode", ""),
+            ("hints", ""),
+        ):
             label = QLabel(text, self)
             label.setContentsMargins(6, 0, 6, 0)
             self.statusBar().addPermanentWidget(label)

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +143,7 @@ def check_hints(hints: list[Hint], width: int, height: int) -> None:
 # ----------------------------------------------------------------------------- geometry
 
 
-def _cell_weights(hints: list[Hint], width: int, height: int, n: int = lab.FIELD_SIZE):
+def cell_weights(hints: list[Hint], width: int, height: int, n: int = lab.FIELD_SIZE):
     """Bilinear sampling of an n x n field at each hint: (H, 4) flat cell indices and weights.
     The field covers the whole photo (stretched), cell centres at (i + 0.5) * side / n."""
     idx, wts = [], []
@@ -171,7 +173,7 @@ def spread_weights(guide: torch.Tensor, hints: list[Hint], width: int, height: i
     lab.field_guide), so the colour stops at edges instead of leaking across them.
     """
     n = guide.shape[-1]
-    idx, wts = _cell_weights(hints, width, height, n)
+    idx, wts = cell_weights(hints, width, height, n)
     g_at = sample_field(guide[None], idx, wts)[:, 0]  # (H,)
     ys = ((torch.arange(n) + 0.5) * height / n).view(1, n, 1)
     xs = ((torch.arange(n) + 0.5) * width / n).view(1, 1, n)
@@ -240,6 +242,15 @@ class HintSolver:
         d2 = ((z[:, None, :] - self.means[None]) ** 2).sum(-1)  # (N, K)
         return -torch.logsumexp(self.log_pi[None] - d2 / (2 * self.variance), dim=1)
 
+    def correction(self, hints: list[Hint]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """fields (..., 2, 64, 64) -> those fields with these hints' local correction, as
+        `solve` applies it to its modes (for any latent decoded while the hints hold)."""
+        W, H = self.analysis.photo.size
+        idx, wts = cell_weights(hints, W, H)
+        targets = torch.stack([h.target_ab() for h in hints])
+        spread = spread_weights(self.guide, hints, W, H)
+        return partial(local_correction, spread=spread, idx=idx, wts=wts, targets=targets)
+
     @torch.inference_mode()
     def solve(self, hints: list[Hint]) -> list[HintedMode]:
         """The modes under these hints, best objective first."""
@@ -251,7 +262,7 @@ class HintSolver:
                 HintedMode(self.means[k], self.fields[k], self.fields[k], float(-self.log_pi[k]), k, 0.0, 0.0)
                 for k in range(K)
             ]
-        idx, wts = _cell_weights(hints, W, H)
+        idx, wts = cell_weights(hints, W, H)
         targets = torch.stack([h.target_ab() for h in hints])  # (H, 2)
         a = sample_field(self.fields, idx, wts)  # (K, H, 2)
         J = sample_field(self.jacobian.flatten(1, 2), idx, wts)  # (K, d*2 -> H, ...)
@@ -265,7 +276,7 @@ class HintSolver:
         at = sample_field(decoded, idx, wts)  # (K, H, 2)
         hint_err = c * ((at - targets[None]) ** 2).sum((1, 2))
         objective = hint_err + self.neg_log_prior(z)
-        fields = local_correction(decoded, spread_weights(self.guide, hints, W, H), idx, wts, targets)
+        fields = self.correction(hints)(decoded)
         after = (sample_field(fields, idx, wts) - targets[None]).abs().mean((1, 2))  # (K,)
         before = (at - targets[None]).abs().mean((1, 2))
         return [

@@ -17,6 +17,14 @@ from .vocabulary import (
 )
 
 
+def _features_row(reused: dict | None, end_to_end: bool) -> str:
+    """Where the feature network came from, and whether the MDN's loss trained it on."""
+    if reused and not end_to_end:
+        return f"reused, frozen, from `{Path(reused['model']).name}`"
+    where = f"reused from `{Path(reused['model']).name}`" if reused else "trained with this model"
+    return where + (", then trained on through the MDN's loss (end to end)" if end_to_end else "")
+
+
 def _fmt_losses(d: dict | None) -> str:
     if not d:
         return "-"
@@ -59,9 +67,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Size preset", str(meta.get("preset", "?"))),
         (
             STAGE_TITLES["features"],
-            (f"reused from `{Path(reused['model']).name}`" if reused else "trained with this model")
-            + (", then trained on through the MDN's loss (end to end)" if meta.get("end_to_end") else "")
-            + (", frozen" if reused and not meta.get("end_to_end") else ""),
+            _features_row(reused, bool(meta.get("end_to_end"))),
         ),
         (
             "Feature loss",

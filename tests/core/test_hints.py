@@ -17,7 +17,7 @@ from divcolor_gui.core.hints import (
     Hint,
     HintError,
     HintSolver,
-    _cell_weights,
+    cell_weights,
     check_hints,
     hints_from_json,
     load_hints,
@@ -68,7 +68,7 @@ def test_a_hint_is_met_at_its_point_and_stops_at_an_edge(colorizer):
     hint = make_hint(40, 48, RED, radius=20)  # left of the edge at x = 48, wide enough to reach across
     best = HintSolver(colorizer, a).solve([hint])[0]
     target = hint.target_ab()
-    idx, wts = _cell_weights([hint], 96, 96)
+    idx, wts = cell_weights([hint], 96, 96)
     assert torch.allclose(sample_field(best.field, idx, wts)[0], target, atol=0.01)
     assert best.error < 0.01 <= best.latent_error  # the local correction did the rest
     change = (best.field - best.decoded).norm(dim=0)  # (64, 64)

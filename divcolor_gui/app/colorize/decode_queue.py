@@ -3,7 +3,8 @@ that arrive while it is busy only the latest is kept. A slider dragged faster th
 decode therefore shows the newest position as soon as the CPU is free, never a backlog.
 
 The worker is the app's one worker pattern (worker.py) running a generator that waits for
-requests and yields each result. Keeping it alive, rather than a thread per request, lets
+requests and yields each result. `LatestOnlyQueue` is that pattern for any job; the live
+decoder (`DecodeQueue`) and the hint solver (hint_queue.py) are two uses of it. Keeping it alive, rather than a thread per request, lets
 the next request start the moment the last one ends, without a round trip through the GUI
 thread's event loop, and spares a thread start per frame: together about a fifth of each
 frame on the 2-core CPU.
@@ -12,13 +13,15 @@ frame on the 2-core CPU.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from divcolor_gui.core.colorizer import Analysis, Colorizer
-from divcolor_gui.core.jobs import PreviewResult, preview_job
+from divcolor_gui.core.jobs import preview_job
 from divcolor_gui.core.messages import one_line
 
 from ..tasks import TaskRunner
@@ -31,10 +34,7 @@ HEARTBEAT_S = 0.2
 
 @dataclass
 class _Request:
-    colorizer: Colorizer
-    analysis: Analysis
-    z: np.ndarray
-    max_side: int
+    job: Callable[[int], object]  # run in the worker with the token; returns a result with .token
     token: int
 
 
@@ -74,37 +74,37 @@ class _Mailbox:
 
 
 def decode_loop(mailbox: _Mailbox):
-    """The decode worker's generator: one PreviewResult (or _Failure) per request taken."""
+    """The queue worker's generator: one result (or _Failure) per request taken."""
     while True:
         req = mailbox.take(HEARTBEAT_S)
         if req is None:
             yield None  # idle: a step boundary, so the Worker sees a cancel
             continue
         try:
-            yield preview_job(req.colorizer, req.analysis, req.z, req.max_side, req.token)
+            yield req.job(req.token)
         except Exception as e:  # one bad frame must not end live decoding
             msg = one_line(e)
             yield _Failure(req.token, msg)
 
 
-class DecodeQueue(QObject):
-    ready = Signal(object)  # PreviewResult for the current target
+class LatestOnlyQueue(QObject):
+    """A long-lived worker running jobs of which only the latest waiting one is kept; results
+    from before the last `invalidate` are dropped."""
+
+    ready = Signal(object)  # a job's result, for the current target
     failed = Signal(str)  # one-line message
 
     def __init__(self, runner: TaskRunner, parent: QObject | None = None):
         super().__init__(parent)
         self._runner = runner
-        self._colorizer: Colorizer | None = None
-        self._analysis: Analysis | None = None
-        self._max_side = 1024
         self._token = 0  # bumped whenever the target changes; older results are dropped
         self._mailbox = _Mailbox()
         self._worker: Worker | None = None
         self._outstanding = 0  # requests handed over whose result has not come back yet
-        self.dropped = 0  # requests superseded before they were decoded (for tests, the bench)
+        self.dropped = 0  # requests superseded before they ran (for tests, the bench)
 
-    def set_target(self, colorizer: Colorizer | None, analysis: Analysis | None, max_side: int) -> None:
-        self._colorizer, self._analysis, self._max_side = colorizer, analysis, max_side
+    def invalidate(self) -> None:
+        """Forget the waiting request and every result still on its way."""
         self._token += 1
         if self._mailbox.clear():
             self._outstanding -= 1
@@ -114,12 +114,9 @@ class DecodeQueue(QObject):
         """A request is waiting or decoding, or its result is still on its way."""
         return self._outstanding > 0
 
-    def request(self, z: np.ndarray) -> None:
-        if self._colorizer is None or self._analysis is None:
-            return
-        z = np.asarray(z, dtype=np.float32).copy()
-        req = _Request(self._colorizer, self._analysis, z, self._max_side, self._token)
-        if self._mailbox.put(req):
+    def submit(self, job: Callable[[int], object]) -> None:
+        """Run job(token) in the worker, replacing a request that has not started."""
+        if self._mailbox.put(_Request(job, self._token)):
             self.dropped += 1
         else:
             self._outstanding += 1
@@ -137,7 +134,7 @@ class DecodeQueue(QObject):
         self._runner.start(worker)
 
     @Slot(object)
-    def _on_result(self, r: PreviewResult | _Failure | None) -> None:
+    def _on_result(self, r) -> None:
         if r is None:
             return
         self._outstanding = max(0, self._outstanding - 1)
@@ -157,3 +154,23 @@ class DecodeQueue(QObject):
     def _on_worker_failed(self, message: str, _trace: str) -> None:
         self._on_worker_ended()
         self.failed.emit(message)
+
+
+class DecodeQueue(LatestOnlyQueue):
+    """Live decoding of latents for one photo: PreviewResults on `ready`."""
+
+    def __init__(self, runner: TaskRunner, parent: QObject | None = None):
+        super().__init__(runner, parent)
+        self._colorizer: Colorizer | None = None
+        self._analysis: Analysis | None = None
+        self._max_side = 1024
+
+    def set_target(self, colorizer: Colorizer | None, analysis: Analysis | None, max_side: int) -> None:
+        self._colorizer, self._analysis, self._max_side = colorizer, analysis, max_side
+        self.invalidate()
+
+    def request(self, z: np.ndarray) -> None:
+        if self._colorizer is None or self._analysis is None:
+            return
+        z = np.asarray(z, dtype=np.float32).copy()
+        self.submit(partial(preview_job, self._colorizer, self._analysis, z, self._max_side))

@@ -1,7 +1,10 @@
-"""The large view with its controls: zoom out / in, fit, and a press-and-hold Compare."""
+"""The large view with its controls: zoom out / in, fit, the tools' buttons (the hint tool),
+and a press-and-hold Compare."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from ..widgets import ImageView
@@ -33,12 +36,23 @@ class PreviewPanel(QWidget):
         bar.setContentsMargins(0, 0, 0, 0)
         for w in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.zoom_label):
             bar.addWidget(w)
+        self._tools_at = bar.count()
         bar.addStretch(1)
         bar.addWidget(self.compare_button)
+        self._bar = bar
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addLayout(bar)
+
+    def add_tool_button(self, action: QAction) -> QToolButton:
+        """A button for a tool's action (its text, check state and tooltip) after the zoom."""
+        b = QToolButton(self)
+        b.setDefaultAction(action)
+        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self._bar.insertWidget(self._tools_at, b)
+        self._tools_at += 1
+        return b
 
     def set_compare_label(self, photo_is_colour: bool) -> None:
         what = "original" if photo_is_colour else "grey input"

@@ -1,5 +1,5 @@
-"""The Colorize tab: open a photo, see its ranked colorizations, explore the latent space
-live, export. It wires the panels together; the slow steps are functions in
+"""The Colorize tab: open a photo, see its ranked colorizations, give colour hints, explore
+the latent space live, export. It wires the panels together; the slow steps are functions in
 divcolor_gui/core/jobs.py run by workers (app/worker.py), so the window never waits on torch."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from divcolor_gui.core import jobs
-from divcolor_gui.core.colorizer import Colorizer
+from divcolor_gui.core.colorizer import Analysis, Colorizer
+from divcolor_gui.core.hints import Hint, HintError, check_hints, load_hints, save_hints, sidecar_path
 from divcolor_gui.core.latent_space import LatentSpace
 from divcolor_gui.core.photo import PHOTO_SUFFIXES, Photo
 from divcolor_gui.core.resources import available_models, user_models_dir
@@ -34,6 +35,8 @@ from ..tasks import TaskRunner
 from ..widgets import DevicePicker, ModelPicker
 from ..worker import Worker
 from .decode_queue import DecodeQueue
+from .hint_queue import HintedColorizer, SolveQueue, SolveResult, SolverReady, hinted_analysis
+from .hint_tool import HintTool
 from .latent_explorer import LatentExplorer
 from .preview_panel import PreviewPanel
 from .thumbnail_strip import ThumbnailStrip
@@ -49,6 +52,7 @@ class ColorizeTab(QWidget):
     photo_opened = Signal(str)  # path
     analysis_ready = Signal()  # thumbnails (and the first preview) are shown
     preview_updated = Signal()  # the large view shows a newly decoded latent
+    hints_solved = Signal()  # the thumbnails (and the large view) show the modes under the hints
     model_ready = Signal(str)  # a model finished loading (its name)
     exported = Signal(list)  # paths written
     failed = Signal(str, str)  # title, one-line message (also shown in a box when interactive)
@@ -66,6 +70,7 @@ class ColorizeTab(QWidget):
         self.show_errors = True  # False in --screenshot / --self-test runs: nobody to click OK
         self.runner = TaskRunner(self)
         self.decoder = DecodeQueue(self.runner, self)
+        self.solver = SolveQueue(self.runner, self)
 
         self.colorizer: Colorizer | None = None
         self.photo: Photo | None = None
@@ -76,6 +81,12 @@ class ColorizeTab(QWidget):
         self.preview_rgb: np.ndarray | None = None
         self.component = 0  # the selected component (rank)
         self.sample_latents: np.ndarray | None = None  # (n, d)
+        # What the latent tools work from (_use_modes): the analysis and the colorizer, or
+        # while hints exist the hinted modes and a colorizer adding the hints' correction.
+        self.latents: Analysis | None = None
+        self.latent_colorizer: Colorizer | HintedColorizer | None = None
+        self.solved: SolveResult | None = None  # the latest solve shown, None without hints
+        self._export_hints: list[Hint] = []
         self._photo_token = 0
         self._model_token = 0
         self._samples_token = 0
@@ -102,6 +113,15 @@ class ColorizeTab(QWidget):
         self.explorer.reset_requested.connect(self.reset_exploration)
         self.decoder.ready.connect(self._on_preview)
         self.decoder.failed.connect(lambda msg: self._fail("Cannot decode", msg))
+        self.hint_tool.hints_changed.connect(self._on_hints_changed)
+        self.hint_tool.active_changed.connect(lambda on: self.solver.warm_up() if on else None)
+        self.hint_tool.message.connect(lambda text: self.status_changed.emit("message", text))
+        self.hint_tool.swatches = self.mode_colours_at
+        self.solver.ready.connect(self._on_solved)
+        self.solver.failed.connect(lambda msg: self._fail("Cannot solve the hints", msg))
+        self.solver.preparing.connect(
+            lambda: self.status_changed.emit("hints", "hints: preparing (once per photo)…")
+        )
 
         self.device_picker.select(settings["device"]) or self.device_picker.select("auto")
         if model_override:
@@ -143,6 +163,9 @@ class ColorizeTab(QWidget):
         top.addStretch(1)
 
         self.preview = PreviewPanel(self)
+        self.hint_tool = HintTool(self.preview.view, self)
+        self.preview.add_tool_button(self.hint_tool.toggle_action)
+        self.preview.add_tool_button(self.hint_tool.clear_action)
         self.explorer = LatentExplorer()
         side = QScrollArea(self)
         side.setWidgetResizable(True)
@@ -327,9 +350,11 @@ class ColorizeTab(QWidget):
         self.preview.compare_button.setEnabled(True)
         if r.analysis is None:
             # No model: show the photo as it is, and nothing to explore.
-            self.space = None
+            self.space = self.latents = self.latent_colorizer = self.solved = None
             self.z = self.field = self.preview_rgb = None
             self.decoder.set_target(None, None, self.preview_side())
+            self.solver.set_target(None, None, self.settings["thumb_side"], self.preview_side())
+            self.hint_tool.set_photo(None)
             self.strip.clear()
             self.explorer.set_space(None)
             self.preview.view.set_image(r.compare, photo_width=r.photo.size[0], fit=new_photo)
@@ -340,17 +365,26 @@ class ColorizeTab(QWidget):
                 self._update_no_model_notice()
             return
         a = r.analysis
-        self.space = LatentSpace(a.means.numpy(), a.weights, self.colorizer.mdn.cfg.variance**0.5)
-        self.decoder.set_target(self.colorizer, a, self.preview_side())
         self.component = 0
+        self._use_modes(None)
         self.z, self.field, self.preview_rgb = self.space.mean(0), r.field, r.preview
-        self.strip.set_components(r.thumbs, a.weights)
-        self.explorer.set_space(self.space)
         self.preview.view.set_image(r.preview, photo_width=r.photo.size[0], fit=new_photo)
+        self.solver.set_target(self.colorizer, a, self.settings["thumb_side"], self.preview_side())
+        note = ""
+        if new_photo:  # its hints from the sidecar beside it; the same photo keeps its hints
+            hints, note = self._sidecar_hints(r.photo)
+            with QSignalBlocker(self.hint_tool):
+                self.hint_tool.set_photo(r.photo.size, hints)
+        if self.hint_tool.hints:
+            self._on_hints_changed(self.hint_tool.hints)
+        else:
+            self.status_changed.emit("hints", "")
+            if self.hint_tool.is_active():
+                self.solver.warm_up()
         w, h = r.photo.size
         self.status_changed.emit("analysis", f"analysis {r.seconds * 1000:.0f} ms ({w}×{h})")
         self.status_changed.emit(
-            "message", f"{path.name if path else 'photo'}: {a.weights.size} colorizations"
+            "message", f"{path.name if path else 'photo'}: {a.weights.size} colorizations{note}"
         )
         self.state_changed.emit()
         self.analysis_ready.emit()
@@ -382,7 +416,7 @@ class ColorizeTab(QWidget):
             return
         self._samples_token += 1
         worker = Worker(
-            jobs.samples_job, self.colorizer, self.result.analysis, self.component,
+            jobs.samples_job, self.latent_colorizer, self.latents, self.component,
             int(self.settings["samples"]), float(self.settings["sample_scale"]),
             self.settings["thumb_side"], None, (self._photo_token, self._samples_token),
         )  # fmt: skip
@@ -412,6 +446,115 @@ class ColorizeTab(QWidget):
 
     def _request_latent(self, z: np.ndarray) -> None:
         self.decoder.request(z)
+
+    # ------------------------------------------------------------------ hints
+    def _use_modes(self, solved: SolveResult | None) -> None:
+        """The one place the latent tools learn which modes they work from: the analysis's
+        component means, or while hints exist the hinted modes, ranked as solved. Their
+        latents take the means' place (A<->B, blend, coordinates, "More like this", export
+        of the top modes), and everything decoded from them gets the hints' local correction
+        (hint_queue.py), so what they show meets the hints as the thumbnails do."""
+        a = self.result.analysis
+        self.solved = solved
+        if solved is None:
+            self.latents, self.latent_colorizer, thumbs, starts = a, self.colorizer, self.result.thumbs, None
+        else:
+            self.latents = hinted_analysis(a, solved.modes)
+            self.latent_colorizer = HintedColorizer(self.colorizer, solved.correct)
+            thumbs, starts = solved.thumbs, [m.component for m in solved.modes]
+        m = self.latents
+        self.space = LatentSpace(m.means.numpy(), m.weights, self.colorizer.mdn.cfg.variance**0.5)
+        self.decoder.set_target(self.latent_colorizer, m, self.preview_side())
+        self.component = max(0, min(self.component, self.space.k - 1))
+        self.sample_latents = None
+        self.strip.set_components(thumbs, m.weights, starts)
+        self.strip.select_component(self.component)
+        self.explorer.set_space(self.space)
+        self.explorer.reset(self.component)
+
+    def _on_hints_changed(self, hints: list[Hint]) -> None:
+        """Every edit of the hints: solve again (off the GUI thread; the latest edit wins)."""
+        if self.result is None or self.result.analysis is None:
+            return
+        self.status_changed.emit("hints", f"hints: {len(hints)}" if hints else "")
+        if hints:
+            self.solver.request(hints, self.component)
+            return
+        self.solver.invalidate()  # a solve still on its way is for hints that are gone
+        if self.solved is not None:
+            self._use_modes(None)
+            self._request_latent(self.space.mean(self.component))
+            self.hints_solved.emit()
+
+    @Slot(object)
+    def _on_solved(self, r: SolveResult | SolverReady) -> None:
+        if isinstance(r, SolverReady):
+            if r.seconds:
+                self.status_changed.emit("hints", f"hints: ready ({r.seconds:.1f} s to prepare)")
+            return
+        self._use_modes(r)
+        k = self.component
+        if r.selected == k:
+            mode = r.modes[k]
+            self.z, self.field, self.preview_rgb = mode.z.numpy(), mode.field, r.preview
+            self.preview.view.set_image(r.preview)
+            self.preview_updated.emit()
+        else:  # another mode was chosen meanwhile
+            self._request_latent(self.space.mean(k))
+        prepared = f", {r.setup_s:.1f} s to prepare" if r.setup_s else ""
+        self.status_changed.emit(
+            "hints", f"hints: {len(r.hints)}, solved in {r.seconds * 1000:.0f} ms{prepared}"
+        )
+        self.state_changed.emit()
+        self.hints_solved.emit()
+
+    def mode_colours_at(self, x: float, y: float) -> list[tuple[str, str]]:
+        """The colours the current modes give at photo pixel (x, y), as their thumbnails show
+        them, after the colour the large view shows there: the hint colour chooser's swatches."""
+        if self.photo is None:
+            return []
+        W, H = self.photo.size
+        out = []
+
+        def at(rgb: np.ndarray) -> str:
+            h, w = rgb.shape[:2]
+            r, g, b = rgb[min(h - 1, int((y + 0.5) * h / H)), min(w - 1, int((x + 0.5) * w / W))]
+            return f"#{int(r):02x}{int(g):02x}{int(b):02x}"
+
+        if self.preview_rgb is not None:
+            out.append(("shown", at(self.preview_rgb)))
+        out += [(f"#{i + 1}", at(b.rgb)) for i, b in enumerate(self.strip.components)]
+        return out
+
+    def _sidecar_hints(self, photo: Photo) -> tuple[list[Hint], str]:
+        """The hints saved beside the photo, if any, and a note for the status line (a bad
+        file is one line there, never a box)."""
+        path = sidecar_path(photo.path) if photo.path is not None else None
+        if path is None or not path.is_file():
+            return [], ""
+        try:
+            hints = load_hints(path)
+            check_hints(hints, *photo.size)
+        except HintError as e:
+            return [], f"; hints not loaded: {e}"
+        return hints, f", {len(hints)} hints from {path.name}" if hints else ""
+
+    def _save_sidecars(self, exported: list[Path]) -> str:
+        """The export's hints beside each exported file and beside the photo (so they reload
+        with it); '' or one line saying what could not be written."""
+        hints = self._export_hints
+        targets = [sidecar_path(p) for p in exported]
+        if self.photo is not None and self.photo.path is not None:
+            targets.append(sidecar_path(self.photo.path))
+        problems = []
+        for t in dict.fromkeys(targets):
+            if not hints and not t.exists():
+                continue  # no hints: only an older file, which would bring back cleared hints, is rewritten
+            try:
+                save_hints(t, hints)
+            except OSError as e:
+                problems.append(f"{t}: {e.strerror or e}")
+        return f"Hints not saved: {problems[0]}" if problems else ""
 
     @Slot(object)
     def _on_preview(self, r: jobs.PreviewResult) -> None:
@@ -457,6 +600,7 @@ class ColorizeTab(QWidget):
         if path.suffix.lower() not in jobs.SAVE_FORMATS:
             path = path.with_name(path.name + _FILTER_SUFFIX.get((chosen or "PNG").split()[0], ".png"))
         self.settings.set("last_export_dir", str(path.parent))
+        self._export_hints = list(self.hint_tool.hints)
         worker = Worker(
             jobs.render_and_save_job,
             self.colorizer,
@@ -493,10 +637,11 @@ class ColorizeTab(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.settings.set("last_export_dir", str(folder))
+        self._export_hints = list(self.hint_tool.hints)
         worker = Worker(
             jobs.export_all_job,
-            self.colorizer,
-            self.result.analysis,
+            self.latent_colorizer,
+            self.latents,
             paths,
             int(self.settings["jpeg_quality"]),
         )
@@ -554,8 +699,11 @@ class ColorizeTab(QWidget):
             return
         paths = result if isinstance(result, list) else [result]
         where = paths[0].parent if len(paths) > 1 else paths[0]
+        problem = self._save_sidecars(paths)
+        hinted = f" (with {len(self._export_hints)} hints)" if self._export_hints else ""
         self.status_changed.emit(
-            "message", f"Exported {len(paths)} file{'s' if len(paths) > 1 else ''}: {where}"
+            "message",
+            problem or f"Exported {len(paths)} file{'s' if len(paths) > 1 else ''}{hinted}: {where}",
         )
         self.exported.emit([str(p) for p in paths])
 
@@ -588,6 +736,7 @@ class ColorizeTab(QWidget):
     def shutdown(self) -> None:
         """Stop and wait for every worker (called when the window closes)."""
         self.decoder.set_target(None, None, self.preview_side())
+        self.solver.set_target(None, None, self.settings["thumb_side"], self.preview_side())
         self.runner.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)

@@ -1,5 +1,6 @@
 """The ranked strip: one thumbnail per MDN component, heaviest first and labelled with its
-weight, then (after "More like this") samples drawn around the chosen component."""
+weight (or, with colour hints, one per hinted mode, best first, with the weight of the
+component it started from), then (after "More like this") samples drawn around the chosen one."""
 
 from __future__ import annotations
 
@@ -62,19 +63,47 @@ class ThumbnailStrip(QScrollArea):
         self.components = []
         self._placeholder.setVisible(bool(self._placeholder.text()))
 
-    def set_components(self, thumbs: list[np.ndarray], weights: np.ndarray) -> None:
-        """Thumbnails in rank order (heaviest first); the heaviest becomes selected."""
+    def set_components(
+        self, thumbs: list[np.ndarray], weights: np.ndarray, components: list[int] | None = None
+    ) -> None:
+        """Thumbnails in rank order (heaviest first); the heaviest becomes selected.
+
+        With `components` (the component each hinted mode started from) they are hinted
+        modes, best first: the same number of them replaces the pictures in place, keeping
+        the selection, so a live re-solve does not flicker."""
+        if components is not None and len(thumbs) == len(self.components):
+            self.clear_samples()
+            for i, (b, rgb, w, k) in enumerate(zip(self.components, thumbs, weights, components)):
+                b.set_content(rgb, self._caption(i, w, k))
+                b.setToolTip(self._tip(i, len(thumbs), w, k))
+            return
         self.clear()
         self._placeholder.setVisible(False)
         for i, (rgb, w) in enumerate(zip(thumbs, weights)):
-            b = ThumbButton(rgb, f"#{i + 1}  {100 * float(w):.1f}%", self.side, self.widget())
-            b.setToolTip(f"Component {i + 1} of {len(thumbs)}: weight {100 * float(w):.2f}%")
+            k = None if components is None else components[i]
+            b = ThumbButton(rgb, self._caption(i, w, k), self.side, self.widget())
+            b.setToolTip(self._tip(i, len(thumbs), w, k))
             b.clicked.connect(lambda _=False, i=i: self.component_clicked.emit(i))
             self._group.addButton(b)
             self._row.insertWidget(self._row.count() - 1, b)
             self.components.append(b)
         if self.components:
             self.components[0].setChecked(True)
+
+    @staticmethod
+    def _caption(i: int, w: float, component: int | None) -> str:
+        if component is None:
+            return f"#{i + 1}  {100 * float(w):.1f}%"
+        return f"#{i + 1}  hinted {100 * float(w):.0f}%"
+
+    @staticmethod
+    def _tip(i: int, n: int, w: float, component: int | None) -> str:
+        if component is None:
+            return f"Component {i + 1} of {n}: weight {100 * float(w):.2f}%"
+        return (
+            f"Hinted mode {i + 1} of {n}, best first: found from component {component + 1} "
+            f"(weight {100 * float(w):.2f}%) to agree with the hints"
+        )
 
     def set_samples(self, thumbs: list[np.ndarray], component: int) -> None:
         self.clear_samples()

@@ -1,12 +1,21 @@
 """The large view: one image, zoomed with the wheel or buttons, panned by dragging, and a
-second image (the grey input or colour original) swapped in while Compare is held."""
+second image (the grey input or colour original) swapped in while Compare is held. Items
+drawn over the photo (the colour hints) go into `overlay()`, whose coordinates are the
+photo's own pixels whatever the size of the image shown."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap, QWheelEvent
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QWidget,
+)
 
 from ..images import to_pixmap
 
@@ -23,6 +32,11 @@ class ImageView(QGraphicsView):
         self._item = QGraphicsPixmapItem()
         self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self._scene.addItem(self._item)
+        # Photo pixels -> shown pixels: a scaled, empty parent for what is drawn over the photo.
+        self._overlay = QGraphicsRectItem()
+        self._overlay.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        self._overlay.setZValue(1)
+        self._scene.addItem(self._overlay)
         self.setScene(self._scene)
         self.setBackgroundBrush(QColor(40, 40, 40))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -46,6 +60,7 @@ class ImageView(QGraphicsView):
         self._main = pix
         if photo_width:
             self._photo_width = photo_width
+        self._overlay.setScale(pix.width() / max(1, self._photo_width))
         if not self._comparing:
             self._item.setPixmap(pix)
         if fit or resized:
@@ -73,6 +88,28 @@ class ImageView(QGraphicsView):
 
     def shown_pixmap(self) -> QPixmap:
         return self._item.pixmap()
+
+    # ------------------------------------------------------------------ the photo's coordinates
+    def overlay(self) -> QGraphicsItem:
+        """The parent of items drawn over the photo; its coordinates are photo pixels."""
+        return self._overlay
+
+    def to_photo(self, pos: QPoint | QPointF) -> QPointF:
+        """A point of the viewport -> the photo's pixels (as opened)."""
+        return self._overlay.mapFromScene(self.mapToScene(QPointF(pos).toPoint()))
+
+    def from_photo(self, pos: QPointF) -> QPointF:
+        """A point of the photo (its pixels) -> the viewport."""
+        return QPointF(self.mapFromScene(self._overlay.mapToScene(pos)))
+
+    def set_panning(self, on: bool) -> None:
+        """Dragging pans the view (the default), or is left to a tool (the hint tool)."""
+        if on:
+            self.viewport().unsetCursor()
+            self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)  # sets its open hand
+        else:
+            self.setDragMode(QGraphicsView.DragMode.NoDrag)
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
 
     # ------------------------------------------------------------------ zoom
     def zoom(self) -> float:
