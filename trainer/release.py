@@ -82,6 +82,14 @@ def bench_section(b: dict) -> str:
             f"| slider move → 1024-px preview (`preview_ms`) | {b['preview_ms']} |",
             f"| analyze a 12-megapixel photo (`analyze_ms`) | {b['analyze_ms']} |",
             f"| full-resolution result, 12 megapixels (`export_ms`) | {b['export_ms']} |",
+            *(
+                [
+                    f"| re-solve every mode after a colour-hint edit (`hint_ms`) | {b['hint_ms']} |",
+                    f"| the hint solver's set-up, once per photo (`hint_setup_ms`) | {b['hint_setup_ms']} |",
+                ]
+                if "hint_ms" in b
+                else []
+            ),
             "",
             f"Peak resident memory: {b['rss_mb']} MB.",
         ]

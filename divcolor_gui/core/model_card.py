@@ -58,7 +58,8 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         for s in stages
     )
     rows = [
-        ("Photos", f"`{meta.get('trained_on', '?')}` (searched recursively)"),
+        # The folder's name, not its path: a card describes the model, not the machine it was made on.
+        ("Photos", f"a folder `{Path(meta.get('trained_on', '?')).name}` (searched recursively)"),
         (
             "Colour photos used",
             f"{used} ({split.get('n_train', 0)} training, {split.get('n_val', 0)} validation)",
