@@ -416,9 +416,14 @@ def _cmd_eval_hints(args) -> int:
     from trainer.hint_eval import evaluate_hints, format_hint_report
 
     try:
-        counts = sorted({0, *(int(n) for n in args.hints.split(","))})
+        try:
+            counts = sorted({0, *(int(n) for n in args.hints.split(","))})
+        except ValueError:
+            counts = [-1]
         if counts[0] < 0 or counts[-1] > 4096:
-            raise ValueError(f"--hints {args.hints}: each N must be 0 to 4096")
+            raise ValueError(
+                f"--hints {args.hints}: give whole numbers of hints from 0 to 4096, e.g. 1,2,5,10"
+            )
         colorizer = Colorizer.load(args.model, args.device)
         vf = colorizer.bundle.meta.get("split", {}).get("val_fraction", 0.05)
         gen = evaluate_hints(colorizer, args.data, counts=counts, n_photos=args.hint_photos, val_fraction=vf)

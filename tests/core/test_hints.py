@@ -147,3 +147,10 @@ def test_colorize_follows_hints_and_refuses_bad_ones(colorizer, tmp_path, capsys
     assert cli.main([*args, "--force", "--hints", str(tmp_path / "h.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert "hint 1: colour must be #RRGGBB" in err and len(err.splitlines()) == 1
+
+
+def test_eval_hints_refuses_counts_that_are_not_whole_numbers(tmp_path, capsys):
+    for bad in ("1,x", "-3", "5000"):
+        assert cli.main(["eval", "--data", str(tmp_path), "--hints", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"--hints {bad}: give whole numbers" in err and len(err.splitlines()) == 1
