@@ -170,7 +170,6 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
         mdn_loss=cfg.mdn_loss,
-        features_loss=cfg.features_loss if "features" in cfg.stages else meta.get("features_loss", "bins"),
         end_to_end=cfg.end_to_end or bool(meta.get("end_to_end")),
         batch_size=cfg.batch_size,
         device=str(device),
@@ -230,6 +229,8 @@ def _train_role(
         stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
         features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
     )  # fmt: skip
+    if role == "features":  # the loss its last epochs were trained with, for the model card
+        meta["features_loss"] = cfg.features_loss
     t_stage, wall_before = time.monotonic(), float(meta["wall_s"].get(role, 0.0))
     for rec in method.train(role, state, sd, run):
         if rec.kind == "epoch":
