@@ -16,6 +16,7 @@ from divcolor_gui.core.vocabulary import (
     DEFAULT_PRESET,
     DEVICE_CHOICES,
     FEATURE_LOSSES,
+    FEATURE_PRESETS,
     MDN_LOSSES,
     METHOD_LABELS,
     PRESETS,
@@ -69,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stages", help=f"comma-separated, of {', '.join(STAGE_ORDER)} (default: all)")
     t.add_argument("--preset", choices=PRESETS, help=f"network sizes (default: {DEFAULT_PRESET})")
     t.add_argument("--features", help="reuse the feature network of this model (a name or a .pt file)")
+    t.add_argument("--features-preset", choices=FEATURE_PRESETS,
+                   help="a new feature network's size, if not --preset's (residual: a ResNet-style trunk)")  # fmt: skip
+    t.add_argument(
+        "--vae", help="reuse the VAE of this model, frozen, with its colour statistics (a name or a .pt file)"
+    )
     t.add_argument("--epochs", help="N for every stage, or F,V,M per stage (default: 8,10,10)")
     t.add_argument("--batch-size", type=int, help="default: 64")
     t.add_argument("--lr", help="N for every stage, or F,V,M per stage (default: 1e-3)")
@@ -88,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mdn-loss",
         choices=MDN_LOSSES,
         help="latent (default): the paper's; decoded: that plus the best of 8 on the decoded colours "
-        "(lower error-of-best, ~6x slower)",
+        "(lower error-of-best, ~6x slower); winner: as decoded, the best chosen by a linear stand-in for "
+        "the decoder (~2x slower than latent)",
     )
     t.add_argument(
         "--end-to-end",
@@ -216,6 +223,7 @@ def _train_config(args):
         "batch_size",
         "weighting",
         "features_loss",
+        "features_preset",
         "mdn_loss",
         "method",
         "val_fraction",
@@ -228,6 +236,8 @@ def _train_config(args):
         kw["stages"] = tuple(s.strip() for s in args.stages.split(",") if s.strip())
     if "features" in given:
         kw["features_from"] = find_model(args.features)
+    if "vae" in given:
+        kw["vae_from"] = find_model(args.vae)
     if "epochs" in given:
         kw["epochs"] = _per_stage(args.epochs, int, "--epochs")
     if "lr" in given:

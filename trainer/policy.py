@@ -107,6 +107,9 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
         changes["features_from"] = None
         if "features" not in cfg.stages:
             changes["stages"] = ("features", *cfg.stages)
+    if meta.get("vae_from"):  # likewise a reused VAE: in the file, not trained
+        changes["vae_from"] = Path(cfg.out)
+        changes["stages"] = tuple(s for s in changes.get("stages", cfg.stages) if s != "vae")
     return dataclasses.replace(cfg, resume=True, **changes), notes
 
 

@@ -20,8 +20,9 @@ import torch
 from divcolor_gui.core.checkpoint import ModelBundle, atomic_save, load_model, save_model
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
+from divcolor_gui.core.nets.mdn import MDN_PRESETS
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
-from divcolor_gui.core.vocabulary import FEATURE_LOSSES, MDN_LOSSES, PRESETS, STAGE_ORDER
+from divcolor_gui.core.vocabulary import FEATURE_LOSSES, FEATURE_PRESETS, MDN_LOSSES, PRESETS, STAGE_ORDER
 
 from .config import TrainConfig, TrainingError, resume_path
 from .data import FolderData, scan_folder, summarize_skips
@@ -40,6 +41,7 @@ def run_training(cfg: TrainConfig):
     out = Path(cfg.out)
     bundle = _open_model(cfg, out, device)
     _reuse_features(cfg, bundle, device)
+    _reuse_vae(cfg, bundle, device)
     roles = _roles_to_train(cfg, method, bundle)
 
     grey_size = _grey_size(cfg, method, bundle)
@@ -75,6 +77,13 @@ def _check_names(cfg: TrainConfig) -> Method:
             raise TrainingError(f"unknown stage {s!r}: choose from {', '.join(STAGE_ORDER)}")
     if cfg.preset not in PRESETS:
         raise TrainingError(f"unknown preset {cfg.preset!r}: choose from {', '.join(PRESETS)}")
+    if cfg.features_preset and cfg.features_preset not in FEATURE_PRESETS:
+        raise TrainingError(
+            f"unknown feature network preset {cfg.features_preset!r}: choose from {', '.join(FEATURE_PRESETS)}"
+        )
+    if cfg.features_preset and "mdn" in cfg.stages and not cfg.features_from:
+        fp = cfg.features_preset
+        check_feature_reuse(feature_net_info(COLORNET_PRESETS[fp], fp), cfg.preset, f"the {fp} preset")
     if cfg.features_loss not in FEATURE_LOSSES:
         raise TrainingError(
             f"unknown feature loss {cfg.features_loss!r}: choose from {', '.join(FEATURE_LOSSES)}"
@@ -120,6 +129,28 @@ def _reuse_features(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
     }  # fmt: skip
 
 
+def _reuse_vae(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
+    """Copy a base model's VAE in (once), with the colour statistics its losses used."""
+    if not cfg.vae_from or "vae" in bundle.nets:
+        return
+    src = load_model(cfg.vae_from, device)
+    if "vae" not in src.nets or src.stats is None:
+        raise TrainingError(f"{cfg.vae_from} has no VAE to reuse")
+    name = Path(cfg.vae_from).name
+    if src.meta.get("method", "ours") != cfg.method:
+        raise TrainingError(f"{name} is a {src.meta.get('method')!r} model, not {cfg.method!r}")
+    z_dim, want = src.nets["vae"].cfg.z_dim, MDN_PRESETS[cfg.preset].z_dim
+    if z_dim != want:
+        raise TrainingError(
+            f"{name}'s VAE has a {z_dim}-d latent; the {cfg.preset} preset's MDN predicts {want}"
+        )
+    bundle.nets["vae"], bundle.stats = src.nets["vae"], src.stats
+    bundle.meta["vae_from"] = {
+        "model": name, "trained_on": Path(str(src.meta.get("trained_on", ""))).name,
+        "epochs": int(src.meta.get("epochs", {}).get("vae", 0)),
+    }  # fmt: skip
+
+
 def _roles_to_train(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> list[str]:
     """The method's roles this run trains, in order; a reused feature network is not one."""
     if method.roles == STAGE_ORDER:
@@ -128,6 +159,8 @@ def _roles_to_train(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> li
         roles = list(method.roles)  # a baseline trains all of its own roles
     if cfg.features_from:
         roles = [r for r in roles if r != "features"]
+    if cfg.vae_from:
+        roles = [r for r in roles if r != "vae"]
     have = set(roles) | set(bundle.nets)
     if "mdn" in roles and "features" not in have:
         raise TrainingError(
@@ -144,7 +177,7 @@ def _grey_size(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> int:
         return 64
     if "features" in bundle.nets:
         return bundle.nets["features"].cfg.input_size
-    return COLORNET_PRESETS[cfg.preset].input_size
+    return COLORNET_PRESETS[cfg.features_preset or cfg.preset].input_size
 
 
 def _dataset_stats(data: FolderData, sd: StageData, weighting: str) -> DatasetStats:
@@ -217,7 +250,10 @@ def _train_role(
     if role in bundle.nets and done >= epochs:
         return  # finished in an earlier run
     if role not in bundle.nets:
-        bundle.nets[role] = method.new_net(role, cfg.preset)
+        preset = cfg.features_preset if role == "features" and cfg.features_preset else cfg.preset
+        bundle.nets[role] = method.new_net(role, preset)
+        if role == "features":
+            meta["features_preset"] = preset
     trained = _trainable(role, cfg, bundle, sd.device)
     lr = cfg.lr_for(role)
     opt = torch.optim.Adam([p for n in trained for p in n.parameters()], lr=lr)
@@ -273,7 +309,7 @@ def _save_epoch(bundle: ModelBundle, state: StageState, resume_states: dict, out
     meta["progress"][state.name] = state.epochs_done
     meta["history"][state.name] = state.history
     # Files from before the reused epochs were recorded lack them.
-    reused = {"features": meta["features_from"].get("epochs", 0)} if "features_from" in meta else {}
+    reused = {r: meta[f"{r}_from"].get("epochs", 0) for r in ("features", "vae") if f"{r}_from" in meta}
     meta["epochs"] = {r: meta["progress"].get(r, reused.get(r, 0)) for r in ALL_ROLES if r in bundle.nets}
     atomic_save({"format": "divcolor-resume", "version": 1, "states": resume_states}, resume_path(out))
     save_model(bundle, out)

@@ -8,7 +8,14 @@ import torch
 import torch.nn as nn
 
 from divcolor_gui.core import lab
-from divcolor_gui.core.losses import LossWeights, colornet_loss, decoded_colour_loss, mdn_loss, vae_losses
+from divcolor_gui.core.losses import (
+    LinearDecoder,
+    LossWeights,
+    colornet_loss,
+    decoded_colour_loss,
+    mdn_loss,
+    vae_losses,
+)
 from divcolor_gui.core.nets.vae import reparameterize
 from divcolor_gui.core.stats import DatasetStats
 from divcolor_gui.core.vocabulary import MDN_LOSSES
@@ -76,6 +83,25 @@ def _train_features_on_field(state: StageState, sd: StageData, lr: float):
     yield from run_epochs(state, sd, lr, step, validate)
 
 
+def fit_decoder_proxy(vae: nn.Module, sd: StageData, n: int = 4096) -> LinearDecoder | None:
+    """The decoder's best affine stand-in around the training photos' latents (their means,
+    and draws from their posteriors, where the MDN's components land). None for a decoder
+    that also reads the grey image."""
+    if vae.needs_grey:
+        return None
+    zs, fields = [], []
+    with torch.no_grad():
+        for x in sd.train_batches(0):
+            grey, ab = sd.to_net(x)
+            mu, logvar = vae.encode(ab)
+            for z in (mu, reparameterize(mu, logvar)):
+                zs.append(z)
+                fields.append(vae.decode(z))
+            if sum(len(z) for z in zs) >= n:
+                break
+    return LinearDecoder(torch.cat(zs), torch.cat(fields))
+
+
 def annealed_mean(logits: torch.Tensor, T: float = 0.38) -> torch.Tensor:
     """Zhang et al.'s annealed-mean colour of the bin distribution: (B, 2, h, w) ab/128."""
     p = torch.softmax(logits.float() / T, dim=1)
@@ -126,6 +152,8 @@ def train_mdn(
     posterior at every step. "decoded" adds best-of-K on the decoded colours
     (losses.decoded_colour_loss), which trains the means for error-of-best directly;
     it decodes every component at every step, so an epoch takes several times longer.
+    "winner" is "decoded" with the winner chosen through a linear stand-in for the decoder
+    (fit_decoder_proxy), so each step decodes only the winners.
 
     end_to_end also trains the feature network's trunk through the MDN's loss (the
     caller's optimizer holds both networks' parameters): features learned for the goal
@@ -149,10 +177,12 @@ def train_mdn(
         g64 = lab.grey_at_field_size(grey) if vae.needs_grey else None
         return lambda z, r: vae.decode(z, None if g64 is None else g64.repeat_interleave(r, 0))
 
+    proxy = fit_decoder_proxy(vae, sd) if loss == "winner" else None
+
     def batch_loss(grey, ab, z, logits, means):
         value = mdn_loss(z, logits, means, variance)
-        if loss == "decoded":
-            value = value + decoded_colour_loss(ab, means, decoder_for(grey))[0]
+        if loss != "latent":
+            value = value + decoded_colour_loss(ab, means, decoder_for(grey), proxy)[0]
         return value
 
     def inputs(grey, ab, train: bool = False):

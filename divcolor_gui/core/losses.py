@@ -101,7 +101,9 @@ def mdn_loss(z: torch.Tensor, logits: torch.Tensor, means: torch.Tensor, varianc
     return (-log_pi[idx, m] + dist[idx, m] / (2 * variance)).mean()
 
 
-def decoded_colour_loss(ab: torch.Tensor, means: torch.Tensor, decode) -> tuple[torch.Tensor, torch.Tensor]:
+def decoded_colour_loss(
+    ab: torch.Tensor, means: torch.Tensor, decode, proxy: LinearDecoder | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Best-of-K on the decoded colours (multiple choice learning), our addition to the
     paper's MDN loss.
 
@@ -112,16 +114,33 @@ def decoded_colour_loss(ab: torch.Tensor, means: torch.Tensor, decode) -> tuple[
     pi trained towards its winner too, the heaviest mode turned grey (README).
 
     ab (B, 2, H, W); means (B, K, d); decode(z, r) decodes z (B*r, d), each image's r
-    latents in a row, to (B*r, 2, H, W).
+    latents in a row, to (B*r, 2, H, W). With a `proxy` the winner is the component nearest
+    through it (the "winner" MDN loss): one decode per photo instead of K + 1.
     Returns the term, summed over pixels and averaged over the batch, and the winning
     component of each image.
     """
     B, K, d = means.shape
     with torch.no_grad():  # choosing needs every component, the gradient only the winner
-        err = (decode(means.reshape(B * K, d), K).view(B, K, *ab.shape[1:]) - ab[:, None]).abs()
+        flat = means.reshape(B * K, d)
+        fields = proxy(flat) if proxy is not None else decode(flat, K)
+        err = (fields.view(B, K, *ab.shape[1:]) - ab[:, None]).abs()
         m = err.flatten(2).mean(2).argmin(1)
     idx = torch.arange(B, device=ab.device)
     return (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean(), m
+
+
+class LinearDecoder:
+    """An affine stand-in for a decoder, fitted by least squares to (z, decode(z)) pairs:
+    cheap enough to score all K components of every photo when choosing a winner."""
+
+    def __init__(self, z: torch.Tensor, fields: torch.Tensor):
+        self.shape = fields.shape[1:]
+        X = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1).double()
+        sol = torch.linalg.lstsq(X, fields.flatten(1).double())
+        self.weight = sol.solution.to(z.dtype)  # (d + 1, H*W*2)
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return (z @ self.weight[:-1] + self.weight[-1]).view(-1, *self.shape)
 
 
 def colornet_loss(logits: torch.Tensor, ab_true: torch.Tensor, bin_weights: torch.Tensor) -> torch.Tensor:

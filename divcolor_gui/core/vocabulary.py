@@ -28,6 +28,10 @@ METHOD_LABELS = {
 }
 TRAINABLE_METHODS = ("ours", "ours-skip", "cvae", "cgan")  # per-pixel samples an "ours" model
 
+# The feature network alone may take another size (nets.colornet.COLORNET_PRESETS): "residual"
+# is a ResNet-style trunk for features trained on the colour field.
+FEATURE_PRESETS = (*PRESETS, "residual")
+
 # Where the networks run (device.resolve_device); "auto" takes CUDA only where a kernel runs.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -44,10 +48,13 @@ FEATURE_LOSS_TEXT = {
 
 # The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds
 # best-of-K on the decoded colours (losses.decoded_colour_loss).
-MDN_LOSSES = ("latent", "decoded")
+# "winner" is "decoded" with the best chosen by a linear stand-in for the decoder (one decode
+# per photo instead of nine: ~3x faster).
+MDN_LOSSES = ("latent", "decoded", "winner")
 MDN_LOSS_TEXT = {
     "latent": "latent (the paper's: the component nearest the VAE's embedding)",
     "decoded": "decoded (the paper's, plus the best of the 8 decoded colorizations pulled towards the truth)",
+    "winner": "winner (as decoded, the best chosen by a linear stand-in for the decoder)",
 }
 
 

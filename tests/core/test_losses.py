@@ -262,3 +262,29 @@ def test_decoded_colour_loss_averages_over_the_batch(gen):
         assert m[b].item() == int(np.argmin(errs))
         want += min(errs)
     assert loss.item() == pytest.approx(want / 3, rel=1e-5)
+
+
+def test_a_linear_decoder_fits_an_affine_decoder_exactly(gen):
+    A, b = torch.randn(4, 8, generator=gen), torch.randn(8, generator=gen)
+    z = torch.randn(40, 4, generator=gen)
+    proxy = losses.LinearDecoder(z, (z @ A + b).view(-1, 2, 1, 4))
+    z2 = torch.randn(5, 4, generator=gen)
+    assert torch.allclose(proxy(z2), (z2 @ A + b).view(-1, 2, 1, 4), atol=1e-4)
+
+
+def test_decoded_colour_loss_with_a_proxy_decodes_only_the_winners(gen):
+    """The "winner" loss: the proxy chooses (here it is exact, so it chooses as the decoder
+    would), and the decoder then sees only one latent per photo."""
+    ab = torch.randn(3, 2, 1, 2, generator=gen)
+    means = torch.randn(3, 8, 4, generator=gen)
+    calls = []
+
+    def decode(z, r):
+        calls.append(len(z))
+        return _as_field(z, r)
+
+    proxy = losses.LinearDecoder(means.reshape(-1, 4), _as_field(means.reshape(-1, 4), 1))
+    want, m_want = losses.decoded_colour_loss(ab, means, _as_field)
+    got, m_got = losses.decoded_colour_loss(ab, means, decode, proxy)
+    assert torch.equal(m_got, m_want) and got.item() == pytest.approx(want.item(), rel=1e-5)
+    assert calls == [3]

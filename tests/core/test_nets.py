@@ -135,7 +135,7 @@ def test_vae_shapes(preset):
     assert dec.abs().max() < 1  # tanh output
 
 
-@pytest.mark.parametrize("preset", ["tiny", "compact"])
+@pytest.mark.parametrize("preset", ["tiny", "compact", "residual"])
 def test_colornet_shapes(preset):
     cfg = COLORNET_PRESETS[preset]
     net = ColorNet(cfg).eval()
@@ -163,6 +163,17 @@ def test_mdn_shapes_and_it_fits_its_colornet(preset):
         logits, means = mdn(torch.rand(3, cfg.in_channels, cfg.in_size, cfg.in_size))
     assert logits.shape == (3, cfg.n_components)
     assert means.shape == (3, cfg.n_components, cfg.z_dim)
+
+
+def test_the_residual_trunk_gives_the_compact_mdn_its_features():
+    """--features-preset residual beside --preset compact: G has the compact MDN's shape;
+    the trunk is residual blocks (a projected shortcut where the stage strides)."""
+    res, mdn = COLORNET_PRESETS["residual"], MDN_PRESETS["compact"]
+    assert (res.feature_channels, res.feature_size) == (mdn.in_channels, mdn.in_size)
+    net = ColorNet(res)
+    blocks = [m for m in net.trunk.modules() if type(m).__name__ == "ResidualBlock"]
+    assert len(blocks) == sum(res.depths)
+    assert all(not isinstance(b.skip, torch.nn.Identity) for b in blocks[1:])  # each later stage strides
 
 
 def test_mdn_output_split_is_logits_then_means():

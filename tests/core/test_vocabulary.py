@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from divcolor_gui.core.colorizer import fit_L
+from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 from divcolor_gui.core.vocabulary import (
     DEFAULT_PRESET,
+    FEATURE_PRESETS,
     MDN_LOSS_TEXT,
     MDN_LOSSES,
     PRESETS,
@@ -27,6 +29,7 @@ def test_every_stage_loss_and_preset_has_its_words():
     assert stage_title("cgan") == "cgan"  # a baseline's role is shown as it is
     assert set(MDN_LOSS_TEXT) == set(MDN_LOSSES)
     assert DEFAULT_PRESET in PRESETS
+    assert set(FEATURE_PRESETS) == set(COLORNET_PRESETS)
 
 
 @pytest.mark.parametrize(

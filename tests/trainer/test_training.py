@@ -365,3 +365,54 @@ def test_features_trained_on_the_field_keep_their_read_out(
         assert net.predict_field(torch.zeros(2, 1, 64, 64)).shape == (2, 2, 64, 64)
     with pytest.raises(TrainingError, match="feature loss"):
         next(run_training(_cfg(photo_folder, tmp_path / "x.pt", features_loss="pixels")))
+
+
+def test_a_residual_feature_network_on_a_reused_vae(
+    trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--features-preset residual --vae MODEL --mdn-loss winner --end-to-end: a new residual
+    trunk learns the field, the base model's VAE and colour statistics come in frozen, the
+    MDN learns through the winner loss; resuming keeps the VAE out of training."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    base, out = tmp_path / "base.pt", tmp_path / "residual.pt"
+    run_to_end(
+        run_training(_cfg(trained_model.folder, base, preset="compact", stages=("vae",), epochs={"vae": 1}))
+    )
+    with pytest.raises(TrainingError, match="16-d latent"):  # a tiny VAE does not fit a compact MDN
+        next(run_training(_cfg(trained_model.folder, out, preset="compact", vae_from=trained_model.path)))
+    cfg = _cfg(
+        trained_model.folder, out, preset="compact", stages=("features", "mdn"),
+        features_preset="residual", features_loss="field", vae_from=base,
+        mdn_loss="winner", end_to_end=True, epochs={"features": 1, "mdn": 1},
+    )  # fmt: skip
+    records, _ = run_to_end(run_training(cfg))
+    assert {r.stage for r in records if isinstance(r, Progress)} == {"features", "mdn"}
+    src, new = load_model(base), load_model(out)
+    assert new.nets["features"].cfg.residual and new.meta["features_preset"] == "residual"
+    assert _same_state(_state(new.nets["vae"]), _state(src.nets["vae"]))
+    assert torch.equal(new.stats.bin_weights, src.stats.bin_weights)
+    assert new.meta["vae_from"] == {
+        "model": "base.pt",
+        "trained_on": trained_model.folder.root.name,
+        "epochs": 1,
+    }
+    assert new.meta["progress"] == {"features": 1, "mdn": 1} and new.meta["epochs"]["vae"] == 1
+
+    from trainer.policy import plan_run
+
+    again, _ = plan_run(
+        _cfg(trained_model.folder, out, resume=True, epochs={"features": 1, "vae": 9, "mdn": 2})
+    )
+    assert "vae" not in again.stages
+    records, _ = run_to_end(run_training(again))
+    assert [(r.stage, r.epoch) for r in records if isinstance(r, Progress) and r.kind == "epoch"] == [
+        ("mdn", 2)
+    ]
+    assert _same_state(_state(load_model(out).nets["vae"]), _state(src.nets["vae"]))
+
+
+def test_a_feature_preset_that_does_not_fit_the_mdn_is_refused(photo_folder, tmp_path):
+    with pytest.raises(TrainingError, match="does not fit the tiny preset's MDN"):
+        next(run_training(_cfg(photo_folder, tmp_path / "m.pt", features_preset="residual")))
+    with pytest.raises(TrainingError, match="feature network preset"):
+        next(run_training(_cfg(photo_folder, tmp_path / "m.pt", features_preset="huge")))

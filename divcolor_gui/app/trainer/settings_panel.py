@@ -45,7 +45,11 @@ WEIGHT_LABELS = {  # label, tooltip
     "l2": ("Plain L2", "Unweighted L2 of the decoder (the paper's ablation baseline); 0 = off"),
 }
 # The MDN loss combo's short items (the model card spells them out: MDN_LOSS_TEXT).
-MDN_LOSS_ITEMS = {"latent": "latent (the paper's)", "decoded": "latent + decoded colours"}
+MDN_LOSS_ITEMS = {
+    "latent": "latent (the paper's)",
+    "decoded": "latent + decoded colours",
+    "winner": "latent + decoded colours, fast",
+}
 _OTHER_FILE = "__other__"
 
 
