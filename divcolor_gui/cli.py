@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -31,6 +32,57 @@ DECODER_LOSSES = {
     "l2": {"hist": 0, "mah": 0, "grad": 0, "l2": 1.0},
     "mah": {"hist": 0, "grad": 0, "mah": 1.0},
 }
+
+
+# Option values checked as they are parsed, so a bad one is refused with its allowed range
+# before any work starts (argparse prints "argument --batch-size: ..." and exits 2).
+def _whole(lo: int, hi: int | None = None):
+    allowed = f"a whole number from {lo} to {hi}" if hi is not None else f"a whole number, {lo} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {allowed}")
+        return value
+
+    return parse
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1 (e.g. 0.05)")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value <= 1):  # NaN and inf fail too
+        raise argparse.ArgumentTypeError(f"{text} is not a learning rate above 0 and at most 1 (e.g. 1e-3)")
+    return value
+
+
+def _per_stage(kind, what: str):
+    """ "N" for every stage or "F,V,M" for features, VAE and MDN (--epochs, --lr)."""
+
+    def parse(text: str) -> dict:
+        parts = [kind(x.strip()) for x in text.split(",")]
+        if len(parts) == 1:
+            return dict.fromkeys(STAGE_ORDER, parts[0])
+        if len(parts) != len(STAGE_ORDER):
+            raise argparse.ArgumentTypeError(f"{text!r}: give one {what} or three (features,VAE,MDN)")
+        return dict(zip(STAGE_ORDER, parts))
+
+    return parse
 
 
 def _add_model_device(p: argparse.ArgumentParser) -> None:
@@ -75,9 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--vae", help="reuse the VAE of this model, frozen, with its colour statistics (a name or a .pt file)"
     )
-    t.add_argument("--epochs", help="N for every stage, or F,V,M per stage (default: 8,10,10)")
-    t.add_argument("--batch-size", type=int, help="default: 64")
-    t.add_argument("--lr", help="N for every stage, or F,V,M per stage (default: 1e-3)")
+    t.add_argument("--epochs", type=_per_stage(_whole(0, 100_000), "number of epochs"),
+                   help="N for every stage, or F,V,M per stage (default: 8,10,10)")  # fmt: skip
+    t.add_argument("--batch-size", type=_whole(1, 65_536), help="default: 64")
+    t.add_argument(
+        "--lr", type=_per_stage(_rate, "rate"), help="N for every stage, or F,V,M per stage (default: 1e-3)"
+    )
     t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     t.add_argument("--resume", action="store_true", help="continue the model at --out from its last epoch")
     t.add_argument("--weighting", choices=("smoothed", "raw"), help="L_hist bin weights (default: smoothed)")
@@ -108,14 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="ours (default); ours-skip, whose decoder also sees the grey image; or a paper baseline: "
         "cvae (L2 + KL) or cgan (pix2pix), which train V epochs",
     )
-    t.add_argument("--val-fraction", type=float, help="share of the photos held out (default: 0.05)")
-    t.add_argument("--max-images", type=int, help="use only the first N photos (quick runs)")
+    t.add_argument("--val-fraction", type=_share, help="share of the photos held out (default: 0.05)")
+    t.add_argument("--max-images", type=_whole(2), help="use only the first N photos (quick runs)")
     t.add_argument("--name", help="model name shown in the app (default: the file's stem)")
-    t.add_argument("--seed", type=int, help="default: 0")
+    t.add_argument("--seed", type=_whole(0, 2**32 - 1), help="default: 0")
 
     c = sub.add_parser("colorize", help="write the top-k colorizations of photos")
     c.add_argument("images", nargs="+", type=Path)
-    c.add_argument("-k", type=int, default=5, help="how many colorizations, heaviest first (max 8)")
+    c.add_argument("-k", type=_whole(1, 8), default=5, help="how many colorizations, heaviest first (1 to 8)")
     c.add_argument("-o", "--outdir", type=Path, default=Path("."))
     c.add_argument("--upsample", default=UPSAMPLING_MODES[0], choices=UPSAMPLING_MODES,
                    help="guided: the colours follow the photo's edges; bilinear: plain upsampling")  # fmt: skip
@@ -136,19 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--paper", choices=("faces", "churches", "general"), help="which paper row to print beside ours"
     )
-    e.add_argument("--max-images", type=int)
+    e.add_argument("--max-images", type=_whole(1))
     e.add_argument("--methods", help="compare methods (paper Tables 1-3): comma-separated from "
                    f"{', '.join(METHOD_LABELS)}; ours and per-pixel use --model")  # fmt: skip
     for name in ("ours-skip", "cvae", "cgan"):
         e.add_argument(f"--model-{name}", type=Path, metavar="PATH", help=f"the {name} model for --methods")
     e.add_argument("--figure", type=Path, metavar="OUT.png", help="with --methods: write a Figure-7-like PNG")
-    e.add_argument("--figure-rows", type=int, default=4, help="images in the --figure")
-    e.add_argument("--samples", type=int, default=256, help="samples the cvae/cgan baselines cluster to 5")
+    e.add_argument("--figure-rows", type=_whole(1, 64), default=4, help="images in the --figure")
+    e.add_argument(
+        "--samples", type=_whole(5, 100_000), default=256, help="samples the cvae/cgan baselines cluster to 5"
+    )
     e.add_argument("--hints", metavar="N[,N...]",
                    help="oracle colour hints: N random points given their true colours (e.g. 1,2,5,10), reported "
                    "beside N = 0 on the first --hint-photos validation photos")  # fmt: skip
     e.add_argument(
-        "--hint-photos", type=int, default=100, help="photos for --hints (about 5 s each on 2 cores)"
+        "--hint-photos", type=_whole(1), default=100, help="photos for --hints (about 5 s each on 2 cores)"
     )
     e.add_argument("--probe", action="store_true",
                    help="also the feature read-out: a ridge fit from the grey features to the colour field's "
@@ -173,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.command or "gui"
     if cmd == "gui" and not args.command:
         args = build_parser().parse_args(["gui"])
+    from divcolor_gui.core.output_paths import OutputPathError, check_output_file, os_error_line
+
     try:
+        if getattr(args, "json", None) not in (None, True, False):  # eval/bench --json OUT
+            check_output_file(args.json)
         return {
             "gui": _cmd_gui, "train": _cmd_train, "colorize": _cmd_colorize,
             "eval": _cmd_eval, "models": _cmd_models, "bench": _cmd_bench,
@@ -181,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except OutputPathError as e:
+        return _fail(str(e))
+    except OSError as e:  # a disk filling up, a folder removed under us: one line, no traceback
+        return _fail(os_error_line(e))
 
 
 def _fail(msg: str) -> int:
@@ -198,16 +263,6 @@ def _cmd_bench(args) -> int:
     from divcolor_gui.bench import run_bench
 
     return run_bench(args)
-
-
-def _per_stage(text: str, kind, flag: str) -> dict:
-    """ "N" for every stage or "F,V,M" for features, VAE and MDN (--epochs, --lr)."""
-    parts = [kind(x) for x in text.split(",")]
-    if len(parts) == 1:
-        return dict.fromkeys(STAGE_ORDER, parts[0])
-    if len(parts) != len(STAGE_ORDER):
-        raise ValueError(f"{flag} takes N or F,V,M")
-    return dict(zip(STAGE_ORDER, parts))
 
 
 def _train_config(args):
@@ -238,10 +293,9 @@ def _train_config(args):
         kw["features_from"] = find_model(args.features)
     if "vae" in given:
         kw["vae_from"] = find_model(args.vae)
-    if "epochs" in given:
-        kw["epochs"] = _per_stage(args.epochs, int, "--epochs")
-    if "lr" in given:
-        kw["lr"] = _per_stage(args.lr, float, "--lr")
+    for key in ("epochs", "lr"):  # already {stage: value}
+        if key in given:
+            kw[key] = given[key]
     return TrainConfig(
         data=args.data, out=args.out, device=args.device, resume=given.get("resume", False),
         end_to_end=given.get("end_to_end", False), loss_weights=LossWeights(**DECODER_LOSSES[args.loss]), **kw,
@@ -290,22 +344,24 @@ def _cmd_colorize(args) -> int:
         save_hints,
         sidecar_path,
     )
+    from divcolor_gui.core.output_paths import check_output_dir, os_error_line
     from divcolor_gui.core.photo import PhotoError, load_photo
     from divcolor_gui.core.sheet import contact_sheet
 
     try:
+        check_output_dir(args.outdir)  # before the model loads: a bad -o costs nothing
         hints = (load_hints(args.hints) if args.hints else []) + [parse_hint(h) for h in args.hint]
         colorizer = Colorizer.load(args.model, args.device)
     except (ModelFileError, FileNotFoundError, ValueError) as e:  # HintError is a ValueError
         return _fail(str(e))
     k = max(1, min(args.k, colorizer.mdn.cfg.n_components))
-    args.outdir.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path in args.images:
         try:
             photo = load_photo(path)
             check_hints(hints, *photo.size)
             analysis, results = colorizer.colorize(photo, k=k, mode=args.upsample, hints=hints)
+            args.outdir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             files = []
             for i, (_, rgb) in enumerate(results, 1):
                 out = args.outdir / f"{path.stem}_mode{i}.png"
@@ -331,11 +387,10 @@ def _cmd_colorize(args) -> int:
                 print(f"{path}: {len(files)} colorizations ({ws}) -> {args.outdir}", file=sys.stderr)
         except (PhotoError, HintError, FileExistsError, OSError) as e:
             failed += 1
-            msg = str(e)
+            msg = os_error_line(e) if isinstance(e, OSError) and e.filename else str(e)
+            # The path as given, whole: two a.jpg from different folders must be told apart.
             print(
-                f"divcolor: {path}: {msg}"
-                if str(path) not in msg and path.name not in msg
-                else f"divcolor: {msg}",
+                f"divcolor: {msg}" if msg.startswith(str(path)) else f"divcolor: {path}: {msg}",
                 file=sys.stderr,
             )
             if args.json:

@@ -1,21 +1,28 @@
 """The packaged app's parts that can be checked without building it (packaging/build_app.sh
 builds it and smoke-tests the result in CI): the spec's contents, the self-test from source,
-and the no-console start of divcolor_gui/frozen.py."""
+the no-console start of divcolor_gui/frozen.py and the smoke test's screenshot check; and,
+where a build is present, that it carries its X11 libraries."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from divcolor_gui.qt_platform import bundled_libraries
 from divcolor_gui.self_test import MIN_CHROMA, generated_photo, mean_chroma
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120
+DIST = REPO / "dist" / "divcolor"
+XCB_PLUGIN = "PySide6/Qt/plugins/platforms/libqxcb.so"
 
 
 class _Recorder:
@@ -25,16 +32,18 @@ class _Recorder:
         self.args, self.kwargs = args, kwargs
         # As PyInstaller holds them: (path in the bundle, source, kind).
         self.datas = [(f"{dest}/{Path(src).name}", src, "DATA") for src, dest in kwargs.get("datas", [])]
-        self.binaries = list(kwargs.get("binaries", []))
+        # What the analysis found: a test's own list (`collected`) or none.
+        self.binaries = list(kwargs.get("binaries", [])) + list(getattr(self, "collected", []))
         self.pure, self.scripts = [], []
         self.made.append(self)
 
 
-def _run_spec(tmp_path) -> dict:
+def _run_spec(tmp_path, collected=()) -> dict:
     """The spec run as PyInstaller runs it, with recorders for its classes: its namespace,
-    plus `made`, what each class was called with."""
+    plus `made`, what each class was called with. `collected`: the binaries the analysis finds."""
     made: list[_Recorder] = []
     kinds = {k: type(k, (_Recorder,), {"made": made}) for k in ("Analysis", "PYZ", "EXE", "COLLECT")}
+    kinds["Analysis"].collected = list(collected)
     ns = {**kinds, "SPECPATH": str(REPO), "workpath": str(tmp_path)}
     exec(compile((REPO / "divcolor.spec").read_text(), "divcolor.spec", "exec"), ns)
     ns["made"] = {k: [r for r in made if type(r).__name__ == k] for k in kinds}
@@ -72,6 +81,73 @@ def test_spec_drops_torch_build_files_but_keeps_what_import_torch_needs(tmp_path
     for kept in ("torch/bin/torch_shm_manager", "torch/lib/libtorch_cpu.so", "resources/models/general.pt",
                  "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqxcb.so"):  # fmt: skip
         assert keep((kept, "/src", "DATA")), kept
+
+
+def _binary(dest: str) -> tuple[str, str, str]:
+    return (dest, f"/build-machine/{Path(dest).name}", "BINARY")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the xcb plugin is Linux's")
+def test_spec_refuses_a_build_whose_xcb_plugin_lacks_its_libraries(tmp_path):
+    """A build machine without libxcb-cursor0 (PyInstaller only warns): the build stops and
+    names the package, instead of shipping an app whose window cannot open."""
+    carried = [_binary(lib) for lib in bundled_libraries() if lib != "libxcb-cursor.so.0"]
+    with pytest.raises(SystemExit) as exit_:
+        _run_spec(tmp_path, collected=[_binary(XCB_PLUGIN), *carried])
+    message = str(exit_.value.code)
+    assert "libxcb-cursor.so.0" in message and "apt-get install libxcb-cursor0" in message
+    # The same check, with everything collected: nothing missing.
+    missing_xcb_libraries = _run_spec(tmp_path)["missing_xcb_libraries"]
+    every = [_binary(XCB_PLUGIN), *[_binary(lib) for lib in bundled_libraries()]]
+    assert missing_xcb_libraries(every) == []
+    for lib in ("libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1"):
+        assert missing_xcb_libraries([e for e in every if e[0] != lib]) == [lib]
+    assert missing_xcb_libraries([]) == []  # no xcb plugin in the bundle: nothing to carry
+
+
+def _built_xcb_plugin() -> Path:
+    """dist/divcolor's xcb plugin, or a skip saying why there is none to check."""
+    if not sys.platform.startswith("linux") or shutil.which("ldd") is None:
+        pytest.skip("needs Linux and ldd")
+    found = sorted(DIST.glob(f"*/{XCB_PLUGIN}"))
+    if not found:
+        pytest.skip("no packaged app built (packaging/build_app.sh builds dist/divcolor)")
+    return found[0]
+
+
+def test_the_built_app_resolves_its_xcb_plugins_libraries_inside_its_folder():
+    """With the search path the app's launcher sets (LD_LIBRARY_PATH: its own folder), every
+    X11 library the plugin needs that a bare desktop may lack comes from the folder."""
+    plugin = _built_xcb_plugin()
+    internal = plugin.parents[4]  # .../_internal/PySide6/Qt/plugins/platforms/libqxcb.so
+    env = dict(os.environ, LD_LIBRARY_PATH=str(internal))
+    out = subprocess.run(["ldd", str(plugin)], env=env, capture_output=True, text=True).stdout
+    resolved = dict(line.strip().split(" => ", 1) for line in out.splitlines() if " => " in line)
+    for lib in bundled_libraries():
+        assert resolved.get(lib, "not linked").startswith(f"{internal}/"), f"{lib} => {resolved.get(lib)}"
+
+
+def _xcb_smoke():
+    spec = importlib.util.spec_from_file_location("xcb_smoke", REPO / "packaging" / "xcb_smoke.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_x_server_screenshot_check_tells_a_window_from_a_blank_screen():
+    smoke = _xcb_smoke()
+    screen = Image.new("RGB", (1600, 1000))  # Xvfb's black root window (-br)
+    assert smoke.problems(screen) == ["the screen is black: no window"]
+    screen.paste((239, 239, 239), (0, 0, 1280, 820))  # a window with nothing drawn in it
+    found = smoke.problems(screen)
+    assert len(found) == 2 and "distinct colours" in found[0] and "colourful" in found[1]
+    rng = np.random.default_rng(0)
+    drawn = rng.integers(0, 256, (820, 1280, 3), dtype=np.uint8)  # many colours, colourful
+    screen.paste(Image.fromarray(drawn), (0, 0))
+    assert smoke.problems(screen) == []
+    small = Image.new("RGB", (1600, 1000))
+    small.paste(Image.fromarray(drawn[:200, :300]), (0, 0))  # a dialog, not the main window
+    assert [p for p in smoke.problems(small) if "expected at least" in p]
 
 
 def test_the_generated_photo_is_grey_and_the_grey_check_tells_colour_from_grey():

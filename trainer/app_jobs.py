@@ -19,6 +19,7 @@ from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 
 from .config import TrainConfig, TrainingError
 from .data import list_photo_files, scan_folder
+from .output_lock import OutputBusyError
 from .policy import base_model_info, plan_run
 from .run import run_training
 
@@ -119,6 +120,8 @@ def train_job(cfg: TrainConfig):
         result = yield from run_training(cfg)
     except GeneratorExit:  # cancelled: the last finished epoch is in the file
         card()
+        raise
+    except OutputBusyError:  # the model and its card belong to the run that holds it
         raise
     except Exception:
         try:

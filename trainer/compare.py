@@ -34,7 +34,7 @@ from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.photo import PhotoError, read_rgb8
 
 from .baselines import K_DIVERSE, N_SAMPLES
-from .data import scan_folder
+from .data import scan_folder, trained_on
 from .methods import METHODS, Method, get_method
 from .paper import PAPER_T3, PAPER_TABLE1, PAPER_TABLE2
 
@@ -125,7 +125,7 @@ def compare(
     sizes = sorted({lab.FIELD_SIZE, *(m.grey_size for m in methods.values())})
     data = yield from scan_folder(data_dir, size=max(sizes), max_images=max_images)
 
-    here = [m for m in methods.values() if Path(m.bundle.meta.get("trained_on", "")) == root]
+    here = [m for m in methods.values() if trained_on(m.bundle.meta, root)]
     if split == "auto":
         split = "val" if here else "all"
     if split == "val":

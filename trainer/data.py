@@ -82,6 +82,20 @@ class FolderData:
             yield x
 
 
+def folder_name(root: str | Path) -> str:
+    """What a model file records of its photos folder: the name only, so that the file
+    says nothing about the machine it was trained on and a copy of the folder elsewhere
+    (under the same name) is recognised as the same photos."""
+    return Path(root).resolve().name
+
+
+def trained_on(meta: dict, root: str | Path) -> bool:
+    """Whether a model (its file's meta) was trained on the folder `root`: by name (files
+    from before the name alone was stored hold the full path; its last part counts)."""
+    recorded = meta.get("trained_on")
+    return bool(recorded) and Path(str(recorded)).name == folder_name(root)
+
+
 def list_photo_files(root: Path) -> tuple[list[Path], list[Path]]:
     """(candidates by suffix, other files), recursively, sorted, hidden files skipped."""
     photos, other = [], []

@@ -14,7 +14,7 @@ from divcolor_gui.core import lab, metrics
 from divcolor_gui.core.colorizer import Colorizer
 
 from .compare import LoadedMethod
-from .data import scan_folder
+from .data import scan_folder, trained_on
 from .loop import StageData
 from .methods import METHODS
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
@@ -32,7 +32,7 @@ def evaluate(
     """Generator (yields progress tuples (done, total)); returns a dict of metrics."""
     data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
     meta = colorizer.bundle.meta
-    same_folder = Path(meta.get("trained_on", "")) == Path(data_dir).resolve()
+    same_folder = trained_on(meta, data_dir)
     if split == "auto":
         split = "val" if same_folder else "all"
     if split == "val":

@@ -25,6 +25,7 @@ from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNetConfig
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
 
 from .config import TrainConfig, TrainingError
+from .data import trained_on
 
 # Settings a resumed model keeps from its file, by the name they have in TrainConfig and meta.
 KEPT_ON_RESUME = ("preset", "weighting", "method")
@@ -89,9 +90,15 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
         if key in meta and key in names and meta[key] != getattr(cfg, key):
             changes[key] = meta[key]
             notes.append(f"{key.replace('_', ' ')}: {meta[key]} (as the model was started)")
-    if meta.get("trained_on") and Path(meta["trained_on"]) != Path(cfg.data).resolve():
-        changes["data"] = Path(meta["trained_on"])
-        notes.append(f"photos: {meta['trained_on']} (as the model was started)")
+    recorded = Path(str(meta.get("trained_on") or ""))
+    if meta.get("trained_on") and not trained_on(meta, cfg.data):
+        if recorded.is_absolute() and recorded.is_dir():  # a file from before names alone were stored
+            changes["data"] = recorded
+            notes.append(f"photos: {recorded} (as the model was started)")
+        else:
+            notes.append(
+                f"photos: {cfg.data}, though the model was started on a folder named {recorded.name!r}"
+            )
     if isinstance(meta.get("loss_weights"), dict):
         lw = LossWeights(**meta["loss_weights"])
         if lw != cfg.loss_weights:

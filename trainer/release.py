@@ -110,6 +110,23 @@ def card_text(meta: dict, name: str, eval_result: dict | None, bench: dict | Non
     return "\n\n".join(parts) + "\n"
 
 
+def portable_meta(meta: dict) -> dict:
+    """The meta with every path cut to its last part (the photos folder's name, a reused
+    model's file name) and the build machine's name dropped: a bundled file says how it
+    was made, not where. Files trained before names alone were stored hold full paths."""
+    meta = dict(meta)
+    meta.pop("host", None)
+    if meta.get("trained_on"):
+        meta["trained_on"] = Path(str(meta["trained_on"])).name
+    for key in ("features_from", "vae_from"):
+        if isinstance(meta.get(key), dict):
+            meta[key] = {
+                k: Path(str(v)).name if k in ("model", "trained_on") and v else v
+                for k, v in meta[key].items()
+            }
+    return meta
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer.release")
     ap.add_argument("src", type=Path)
@@ -123,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.card_only:
         bundle = load_model(args.src, "cpu")
+        bundle.meta = portable_meta(bundle.meta)
         bundle.meta["name"] = args.name
-        bundle.meta.pop("host", None)  # a build machine's name says nothing to a user
         if args.description:
             bundle.meta["description"] = args.description
         save_model(bundle, args.dst, half=True)

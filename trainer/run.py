@@ -5,6 +5,11 @@ then the stages' Progress records, and saves the model atomically after every ep
 (with a `.resume.pt` beside it holding the optimizer states). Stopping the iteration at
 any point loses at most the epoch in progress; `resume=True` continues from the last
 saved epoch. Read it top to bottom: each step below is one small function.
+
+A run holds a lock on its model file for its whole life (output_lock). After each epoch
+the resume file is written first, holding the model too, then the model file: a run
+killed between the two leaves a resume file one epoch ahead, and the next run restores
+the model from it (_restore_consistent_pair) rather than restarting the optimizer.
 """
 
 from __future__ import annotations
@@ -17,17 +22,28 @@ from pathlib import Path
 
 import torch
 
-from divcolor_gui.core.checkpoint import ModelBundle, atomic_save, load_model, save_model
+from divcolor_gui.core.checkpoint import (
+    ModelBundle,
+    ModelFileError,
+    atomic_save,
+    bundle_to_dict,
+    load_model,
+    read_model_dict,
+    save_model,
+    temporary_files,
+)
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
+from divcolor_gui.core.output_paths import OutputPathError, check_output_file
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import FEATURE_LOSSES, FEATURE_PRESETS, MDN_LOSSES, PRESETS, STAGE_ORDER
 
 from .config import TrainConfig, TrainingError, resume_path
-from .data import FolderData, scan_folder, summarize_skips
+from .data import FolderData, folder_name, scan_folder, summarize_skips
 from .loop import StageData, StageState
 from .methods import ALL_ROLES, Method, RunSettings, get_method
+from .output_lock import OutputLock
 from .policy import check_feature_reuse, feature_net_info
 
 FIELD_READOUT = 64  # rank of the "field" feature loss's linear read-out, as the latent's size
@@ -36,9 +52,19 @@ FIELD_READOUT = 64  # rank of the "field" feature loss's linear read-out, as the
 def run_training(cfg: TrainConfig):
     """Generator of ScanProgress and loop.Progress; returns the saved model's path."""
     method = _check_names(cfg)
+    out = Path(cfg.out)
+    _check_output(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with OutputLock(out):
+        _remove_temporaries(out)
+        if cfg.resume:
+            _restore_consistent_pair(out)
+        return (yield from _train(cfg, method, out))
+
+
+def _train(cfg: TrainConfig, method: Method, out: Path):
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
     bundle = _open_model(cfg, out, device)
     _reuse_features(cfg, bundle, device)
     _reuse_vae(cfg, bundle, device)
@@ -96,6 +122,37 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(str(e)) from None
 
 
+def _check_output(out: Path) -> None:
+    """The model file and its resume file can be written: said before any work starts."""
+    try:
+        for path in (out, resume_path(out)):
+            check_output_file(path)
+    except OutputPathError as e:
+        raise TrainingError(str(e)) from None
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Half-written saves of a run killed mid-write (this run holds the lock: none is live)."""
+    for path in (out, resume_path(out)):
+        for tmp in temporary_files(path):
+            tmp.unlink(missing_ok=True)
+
+
+def _restore_consistent_pair(out: Path) -> None:
+    """A resume file an epoch ahead of its model (a kill between the two saves) holds
+    that epoch's model: put it back, so the model and its optimizer states match."""
+    saved = _read_resume(resume_path(out), "cpu")
+    model = saved.get("model")
+    if not model or not out.is_file():
+        return
+    try:
+        on_disk = read_model_dict(out).get("meta", {}).get("progress")
+    except ModelFileError:
+        on_disk = None
+    if on_disk != model.get("meta", {}).get("progress"):
+        atomic_save(model, out)
+
+
 def _open_model(cfg: TrainConfig, out: Path, device) -> ModelBundle:
     """The model to continue (resume), or a new, empty one; never silently replace a file."""
     if cfg.resume:
@@ -124,7 +181,7 @@ def _reuse_features(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
     )
     bundle.nets["features"] = features
     bundle.meta["features_from"] = {
-        "model": str(cfg.features_from), "trained_on": src.meta.get("trained_on"),
+        "model": Path(cfg.features_from).name, "trained_on": Path(str(src.meta.get("trained_on", ""))).name,
         "epochs": int(src.meta.get("epochs", {}).get("features", 0)),
     }  # fmt: skip
 
@@ -193,7 +250,7 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
     meta.setdefault("created", _dt.datetime.now().isoformat(timespec="seconds"))
     meta.update(
         name=cfg.name or meta.get("name") or Path(cfg.out).stem,
-        trained_on=str(Path(cfg.data).resolve()),
+        trained_on=folder_name(cfg.data),
         preset=cfg.preset,
         split={
             "val_fraction": cfg.val_fraction, "n_train": int(len(sd.train_idx)), "n_val": int(len(sd.val_idx)),
@@ -218,6 +275,12 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
 def read_resume_states(path: Path, device) -> dict:
     """The optimizer states of a resumable run, {} where there are none or they are unreadable
     (the run then continues with fresh optimizers). Same safety rules as a model file."""
+    return _read_resume(path, device).get("states", {})
+
+
+def _read_resume(path: Path, device) -> dict:
+    """A resume file's dict: {"states": optimizer states by role, "model": the model as
+    saved with them}; {} where there is none or it cannot be read."""
     if not path.is_file():
         return {}
     try:
@@ -226,7 +289,7 @@ def read_resume_states(path: Path, device) -> dict:
         return {}
     if not isinstance(obj, dict) or obj.get("format") != "divcolor-resume":
         return {}
-    return obj.get("states", {})
+    return obj
 
 
 # ----------------------------------------------------------------------------- one role
@@ -241,12 +304,14 @@ def _train_role(
     progress = meta.setdefault("progress", {})
     epochs = method.epochs_for(role, cfg.epochs)
     done = int(progress.get(role, 0))
-    if role == "mdn" and role in bundle.nets and retrained & {"features", "vae"}:
-        # The MDN predicts the VAE's latents from the features: once either moved,
-        # what it learned is stale, so it starts over.
+    if role == "mdn" and role in bundle.nets and (retrained & {"features", "vae"} or meta.get("mdn_stale")):
+        # The MDN predicts the VAE's latents from the features: once either moved (in this
+        # run, or in one stopped before the MDN restarted), what it learned is stale.
         del bundle.nets[role]
         done, progress[role], meta["history"][role] = 0, 0, []
         resume_states.pop(role, None)
+    if role == "mdn":
+        meta.pop("mdn_stale", None)
     if role in bundle.nets and done >= epochs:
         return  # finished in an earlier run
     if role not in bundle.nets:
@@ -271,6 +336,8 @@ def _train_role(
     for rec in method.train(role, state, sd, run):
         if rec.kind == "epoch":
             retrained.add(role)
+            if role in ("features", "vae") and "mdn" in bundle.nets:
+                meta["mdn_stale"] = True  # saved with this epoch: a later run restarts the MDN
             meta["wall_s"][role] = wall_before + time.monotonic() - t_stage
             resume_states[role] = {"epochs_done": state.epochs_done, "optimizer": opt.state_dict()}
             _save_epoch(bundle, state, resume_states, out)
@@ -311,8 +378,13 @@ def _save_epoch(bundle: ModelBundle, state: StageState, resume_states: dict, out
     # Files from before the reused epochs were recorded lack them.
     reused = {r: meta[f"{r}_from"].get("epochs", 0) for r in ("features", "vae") if f"{r}_from" in meta}
     meta["epochs"] = {r: meta["progress"].get(r, reused.get(r, 0)) for r in ALL_ROLES if r in bundle.nets}
-    atomic_save({"format": "divcolor-resume", "version": 1, "states": resume_states}, resume_path(out))
-    save_model(bundle, out)
+    # The resume file first, with the model in it: whichever save a kill interrupts, the
+    # next run finds an epoch whose model and optimizer states belong together.
+    model = bundle_to_dict(bundle)
+    atomic_save(
+        {"format": "divcolor-resume", "version": 2, "states": resume_states, "model": model}, resume_path(out)
+    )
+    atomic_save(model, out)
 
 
 __all__ = ["TrainConfig", "TrainingError", "read_resume_states", "resume_path", "run_training"]

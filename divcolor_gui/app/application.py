@@ -9,6 +9,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from divcolor_gui.core.resources import resource_path
+from divcolor_gui.qt_platform import check_xcb
 
 APP_NAME = "divcolor"
 
@@ -17,6 +18,9 @@ def make_app() -> QApplication:
     """The QApplication (created once), named so Qt's own paths say divcolor."""
     app = QApplication.instance()
     if app is None:
+        # Qt reads the platform here and, when its X11 plugin cannot load, aborts with a message
+        # that names no package: say which ones to install first.
+        check_xcb()
         app = QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)

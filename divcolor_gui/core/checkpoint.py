@@ -107,6 +107,7 @@ def atomic_save(obj, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the model private
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -115,6 +116,18 @@ def atomic_save(obj, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temporary_files(path: str | Path) -> list[Path]:
+    """atomic_save's temporaries for `path` left behind by a process killed mid-write."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
 
 
 def save_model(bundle: ModelBundle, path: str | Path, half: bool = False) -> None:

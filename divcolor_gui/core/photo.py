@@ -114,11 +114,11 @@ def read_rgb8(
                 w, h = img.size
                 if w * h > max_pixels:
                     raise PhotoError(
-                        f"{path.name}: {w}x{h} is {w * h / 1e6:.1f} megapixels, "
+                        f"{path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, "
                         f"more than the {max_pixels:,} pixels this program handles"
                     )
                 if min(w, h) < MIN_SIDE:
-                    raise PhotoError(f"{path.name}: {w}x{h} is too small (under {MIN_SIDE} px)")
+                    raise PhotoError(f"{path}: {w}x{h} is too small (under {MIN_SIDE} px)")
                 mode = img.mode
                 if draft_side and img.format == "JPEG":
                     img.draft(img.mode, (draft_side, draft_side))
@@ -133,11 +133,11 @@ def read_rgb8(
     except PhotoError:
         raise
     except UnidentifiedImageError:
-        raise PhotoError(f"{path.name}: not an image file, or a format this program cannot read") from None
+        raise PhotoError(f"{path}: not an image file, or a format this program cannot read") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise PhotoError(f"{path.name}: the file is damaged or truncated ({e})") from e
+        raise PhotoError(f"{path}: the file is damaged or truncated ({e})") from e
     except MemoryError:
-        raise PhotoError(f"{path.name}: not enough memory to open this photo") from None
+        raise PhotoError(f"{path}: not enough memory to open this photo") from None
     if orientation in (2, 3, 4, 5, 6, 7, 8):
         rgb = np.asarray(ImageOps.exif_transpose(_orientation_stub(rgb, orientation)))
     return np.ascontiguousarray(rgb), mode

@@ -72,6 +72,8 @@ def find_model(name_or_path: str | Path | None) -> Path:
         name_or_path = DEFAULT_MODEL
     p = Path(name_or_path)
     if p.suffix == MODEL_SUFFIX or p.exists() or os.sep in str(name_or_path):
+        if p.is_dir():
+            raise FileNotFoundError(f"{p} is a folder, not a model file (.pt)")
         if not p.is_file():
             raise FileNotFoundError(f"model file {p} does not exist")
         return p

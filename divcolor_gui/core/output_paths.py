@@ -1,0 +1,63 @@
+"""Where divcolor is asked to write, checked before any work starts.
+
+A training run or a batch of colorizations that fails only when it first saves has
+wasted the user's time; these checks say in one line why a place cannot be written,
+without creating anything (a folder is made only when there is something to put in it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class OutputPathError(ValueError):
+    """A place that cannot be written; str() is one line naming the path and the reason."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` or its closest ancestor that exists ("." for a relative path)."""
+    p = path
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def _check_creatable(path: Path) -> None:
+    """`path` does not exist: its nearest existing ancestor must be a writable folder."""
+    base = _nearest_existing(path.parent)
+    if not base.is_dir():
+        raise OutputPathError(f"{path}: cannot be created, {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{path}: cannot be created, {base} is not writable")
+
+
+def check_output_dir(path: str | Path) -> None:
+    """A folder to write into: an existing, writable folder, or one that can be made."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise OutputPathError(f"{path}: is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{path}: the folder is not writable")
+        return
+    _check_creatable(path)
+
+
+def check_output_file(path: str | Path) -> None:
+    """A file to (re)write atomically: not a folder, and its folder writable or makeable
+    (a temporary file is written beside it, then renamed)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{path}: is a folder, not a file")
+    if path.exists():
+        check_output_dir(path.parent)  # the temporary file is written beside it
+    else:
+        _check_creatable(path)
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an OSError: the path it names and the reason, without errno noise."""
+    where = e.filename if e.filename is not None else ""
+    why = e.strerror or str(e)
+    return f"{where}: {why}" if where else why
