@@ -332,6 +332,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_colorize(args) -> int:
+    import numpy as np
     from PIL import Image
 
     from divcolor_gui.core.checkpoint import ModelFileError
@@ -346,7 +347,7 @@ def _cmd_colorize(args) -> int:
     )
     from divcolor_gui.core.output_paths import check_output_dir, os_error_line
     from divcolor_gui.core.photo import PhotoError, load_photo
-    from divcolor_gui.core.sheet import contact_sheet
+    from divcolor_gui.core.sheet import contact_sheet, small_copy
 
     try:
         check_output_dir(args.outdir)  # before the model loads: a bad -o costs nothing
@@ -358,19 +359,24 @@ def _cmd_colorize(args) -> int:
     failed = 0
     for path in args.images:
         try:
-            photo = load_photo(path)
+            photo = load_photo(path, keep_original=False)
             check_hints(hints, *photo.size)
-            analysis, results = colorizer.colorize(photo, k=k, mode=args.upsample, hints=hints)
-            args.outdir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
-            files = []
-            for i, (_, rgb) in enumerate(results, 1):
-                out = args.outdir / f"{path.stem}_mode{i}.png"
-                if out.exists() and not args.force:
+            analysis, fields = colorizer.modes(photo, k=k, hints=hints)
+            outs = [args.outdir / f"{path.stem}_mode{i}.png" for i in range(1, len(fields) + 1)]
+            for out in outs if not args.force else ():
+                if out.exists():
                     raise FileExistsError(f"{out} exists (use --force to overwrite)")
+            args.outdir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
+            # One mode at a time, rendered, written and let go: memory grows with the photo, not k.
+            results, files = [], []
+            for (w, field), out in zip(fields, outs):
+                rgb = colorizer.render(analysis, field, mode=args.upsample)
                 Image.fromarray(rgb).save(out)
+                results.append((w, small_copy(rgb)))
                 files.append(str(out))
-            grey = photo.L.clamp(0, 100).mul(2.55).round().byte().numpy()
-            sheet = contact_sheet(__import__("numpy").repeat(grey[..., None], 3, 2), results)
+                del rgb
+            grey = small_copy(photo.L.clamp(0, 100).mul(2.55).round().byte().numpy())
+            sheet = contact_sheet(np.repeat(grey[..., None], 3, 2), results)
             sheet_path = args.outdir / f"{path.stem}_sheet.jpg"
             sheet.save(sheet_path, quality=90)
             if hints:  # what steered these modes, beside them

@@ -148,17 +148,24 @@ class Colorizer:
         noise = torch.randn(n, self.z_dim, generator=g) * std
         return analysis.means[component][None] + noise
 
-    def colorize(
-        self, photo: Photo | str | Path, k: int = 5, max_side: int | None = None, mode: str = "guided",
-        hints: list[Hint] | None = None,
-    ):  # fmt: skip
-        """Top-k colorizations: (analysis, [(weight, (H, W, 3) uint8), ...]). With hints, the
-        hinted modes best first (core/hints.py), each with its starting component's weight."""
+    def modes(
+        self, photo: Photo | str | Path, k: int = 5, hints: list[Hint] | None = None
+    ) -> tuple[Analysis, list[tuple[float, torch.Tensor]]]:
+        """The top-k colour fields: (analysis, [(weight, (2, 64, 64) field), ...]), small;
+        render each at full size when it is wanted. With hints, the hinted modes best
+        first (core/hints.py), each with its starting component's weight."""
         a = self.analyze(photo)
         k = max(1, min(k, len(a.weights)))
         if hints:
             modes = HintSolver(self, a).solve(hints)[:k]
-            weights, fields = [float(a.weights[m.component]) for m in modes], [m.field for m in modes]
-        else:
-            weights, fields = [float(w) for w in a.weights[:k]], list(self.decode(a.means[:k], a))
-        return a, [(w, self.render(a, f, max_side=max_side, mode=mode)) for w, f in zip(weights, fields)]
+            return a, [(float(a.weights[m.component]), m.field) for m in modes]
+        return a, [(float(w), f) for w, f in zip(a.weights[:k], self.decode(a.means[:k], a))]
+
+    def colorize(
+        self, photo: Photo | str | Path, k: int = 5, max_side: int | None = None, mode: str = "guided",
+        hints: list[Hint] | None = None,
+    ):  # fmt: skip
+        """Top-k colorizations, all rendered: (analysis, [(weight, (H, W, 3) uint8), ...]).
+        Every image is held at once; for large photos render `modes` one at a time."""
+        a, fields = self.modes(photo, k, hints)
+        return a, [(w, self.render(a, f, max_side=max_side, mode=mode)) for w, f in fields]

@@ -267,6 +267,9 @@ def _srgb8_table(n: int = 16384) -> torch.Tensor:
 _SRGB8 = _srgb8_table()
 
 
+CHUNK_PIXELS = 512 * 1024  # pixels a Recombiner converts per pass
+
+
 class Recombiner:
     """Post-processing for one photo: its own L (H, W) + a (2, 64, 64) ab/128 field ->
     (H, W, 3) uint8 sRGB, pixel-interleaved like an image file.
@@ -282,10 +285,13 @@ class Recombiner:
     """
 
     def __init__(self, L: torch.Tensor, mode: str = "guided", eps: float = 2e-4, keep: bool = False,
-                 rows_per_chunk: int = 512):  # fmt: skip
+                 rows_per_chunk: int | None = None):  # fmt: skip
         _check_mode(mode)
-        self.L, self.mode, self.eps, self.rows = L.float(), mode, eps, rows_per_chunk
         H, W = L.shape
+        # Chunks of about half a million pixels: each holds ~15 floats a pixel of temporaries,
+        # so a 12,000-pixel-wide export stays as light as a 1024-pixel preview.
+        rows = rows_per_chunk or max(8, CHUNK_PIXELS // max(W, 1))
+        self.L, self.mode, self.eps, self.rows = L.float(), mode, eps, rows
         self._guide = field_guide(self.L)
         self._kept = self._l_terms(0, H) if keep else None
 
@@ -325,7 +331,7 @@ class Recombiner:
 
 
 def combine(
-    L_full: torch.Tensor, ab_field: torch.Tensor, mode: str = "guided", rows_per_chunk: int = 512
+    L_full: torch.Tensor, ab_field: torch.Tensor, mode: str = "guided", rows_per_chunk: int | None = None
 ) -> np.ndarray:
     """The photo's own L (H, W) + a (2, 64, 64) ab/128 field -> (H, W, 3) uint8, once.
     Recombining one photo repeatedly: keep a Recombiner(L, keep=True)."""

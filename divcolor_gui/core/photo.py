@@ -33,7 +33,7 @@ class PhotoError(Exception):
 class Photo:
     path: Path | None
     L: torch.Tensor  # (H, W) float32 Lab L in [0, 100], full resolution
-    rgb: np.ndarray  # (H, W, 3) uint8: the original as shown (grey repeated if grey)
+    rgb: np.ndarray  # (H, W, 3) uint8: the original as shown (grey repeated if grey); see load_photo
     is_colour: bool  # False for grey or near-grey originals
     source_mode: str  # the file's PIL mode, for messages ("I;16", "CMYK", ...)
 
@@ -69,7 +69,13 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
         img = img.convert("RGBA")
         white = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, img)
-    # CMYK (including Adobe's inverted JPEGs, which PIL undoes), YCbCr, 1, L, LAB, HSV.
+    # Straight to numpy where PIL's own RGB copy (4 bytes a pixel) would be wasted: for a
+    # 150-megapixel photo that copy alone is 600 MB.
+    if mode == "L":
+        return np.repeat(np.asarray(img)[..., None], 3, axis=2)
+    if mode == "RGB":
+        return np.asarray(img)
+    # CMYK (including Adobe's inverted JPEGs, which PIL undoes), YCbCr, 1, LAB, HSV.
     return np.asarray(img.convert("RGB"))
 
 
@@ -156,22 +162,29 @@ def is_colour_rgb8(rgb: np.ndarray, threshold: float = 3.0) -> bool:
     """True when a photo carries real colour: mean chroma (Lab units) above threshold,
     measured on a small copy. Sepia prints come out around 5-10 and count as colour
     for display, but training skips them by a stricter test (see trainer.data)."""
-    small = np.array(Image.fromarray(rgb).resize((64, 64), Image.BILINEAR))  # writable for torch
+    step = max(1, min(rgb.shape[:2]) // 256)  # every n-th pixel first: no full-size copy
+    small = np.array(Image.fromarray(np.ascontiguousarray(rgb[::step, ::step])).resize((64, 64), Image.BILINEAR))
     t = torch.from_numpy(small).permute(2, 0, 1).float() / 255
     ab = lab.rgb_to_lab(t)[1:]
     return float(ab.norm(dim=0).mean()) > threshold
 
 
-def load_photo(path: str | Path, max_pixels: int = MAX_PIXELS) -> Photo:
+def load_photo(path: str | Path, max_pixels: int = MAX_PIXELS, keep_original: bool = True) -> Photo:
+    """keep_original=False keeps only a small copy of the original in `rgb` (the command
+    line never shows it): a 150-megapixel photo then holds its L alone, 450 MB less."""
     rgb, mode = read_rgb8(path, max_pixels=max_pixels)
-    return photo_from_rgb8(rgb, path=Path(path), source_mode=mode)
+    photo = photo_from_rgb8(rgb, path=Path(path), source_mode=mode)
+    if not keep_original:
+        step = max(1, min(rgb.shape[:2]) // 512)
+        photo.rgb = np.ascontiguousarray(rgb[::step, ::step])
+    return photo
 
 
 def photo_from_rgb8(rgb: np.ndarray, path: Path | None = None, source_mode: str = "RGB") -> Photo:
     """(H, W, 3) uint8 -> Photo; L is computed in row chunks to keep big photos light."""
     H, W, _ = rgb.shape
     L = torch.empty(H, W, dtype=torch.float32)
-    step = max(1, 4_000_000 // max(W, 1))
+    step = max(1, 1_000_000 // max(W, 1))
     for y0 in range(0, H, step):
         chunk = torch.from_numpy(np.array(rgb[y0 : y0 + step])).permute(2, 0, 1).float() / 255
         L[y0 : y0 + step] = lab.rgb_to_l(chunk)
