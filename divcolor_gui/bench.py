@@ -14,6 +14,8 @@ Medians over repeated runs after a warm-up:
 from __future__ import annotations
 
 import json
+import os
+import platform
 import resource
 import statistics
 import sys
@@ -129,6 +131,17 @@ def measure(colorizer, photo_size: tuple[int, int] | None = None, runs: dict | N
     }
 
 
+def machine_name() -> str:
+    """The CPU's model, its core count and the system: figures mean little without them."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
 def format_table(fig: dict, model: str, device: str) -> str:
     rows = [
         ("analyze", "analyze_ms", f"load {fig['photo']} JPEG + features + MDN"),
@@ -140,6 +153,7 @@ def format_table(fig: dict, model: str, device: str) -> str:
     ]
     lines = [
         f"model {model} on {device}, {fig['threads']} torch threads (medians after warm-up)",
+        f"machine: {machine_name()}",
         f"{'':<9}{'wall ms':>10}{'cpu ms':>10}  what",
     ]
     for name, key, what in rows:
@@ -163,7 +177,10 @@ def run_bench(args) -> int:
         print(f"divcolor: error: {e}", file=sys.stderr)
         return 2
     fig = measure(colorizer)
-    record = {"model": colorizer.name, "device": str(colorizer.device), **{k: fig[k] for k in KEYS}}
+    record = {
+        "model": colorizer.name, "device": str(colorizer.device), "machine": machine_name(),
+        **{k: fig[k] for k in KEYS},
+    }  # fmt: skip
     print(format_table(fig, record["model"], record["device"]))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")

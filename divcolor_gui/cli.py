@@ -150,12 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MDN_LOSSES,
         help="latent (default): the paper's; decoded: that plus the best of 8 on the decoded colours "
         "(lower error-of-best, ~6x slower); winner: as decoded, the best chosen by a linear stand-in for "
-        "the decoder (~2x slower than latent)",
+        "the decoder (~2x slower than latent). --resume keeps the model's loss unless one is given",
     )
     t.add_argument(
         "--end-to-end",
-        action="store_true",
-        help="the MDN stage also trains the feature network, through the MDN's loss (stronger colour cues)",
+        action=argparse.BooleanOptionalAction,
+        help="the MDN stage also trains the feature network, through the MDN's loss (stronger colour cues); "
+        "--resume keeps the model's choice unless this or --no-end-to-end is given",
     )
     t.add_argument(
         "--method",
@@ -298,7 +299,7 @@ def _train_config(args):
             kw[key] = given[key]
     return TrainConfig(
         data=args.data, out=args.out, device=args.device, resume=given.get("resume", False),
-        end_to_end=given.get("end_to_end", False), loss_weights=LossWeights(**DECODER_LOSSES[args.loss]), **kw,
+        end_to_end=given.get("end_to_end"), loss_weights=LossWeights(**DECODER_LOSSES[args.loss]), **kw,
     )  # fmt: skip
 
 

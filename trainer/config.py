@@ -31,8 +31,9 @@ class TrainConfig:
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
     features_loss: str = "bins"  # vocabulary.FEATURE_LOSSES
-    mdn_loss: str = "latent"  # vocabulary.MDN_LOSSES
-    end_to_end: bool = False  # the MDN stage also trains the feature network (stages.train_mdn)
+    # None: as the resumed model was trained (policy.settings_for_resume), else "latent" / False.
+    mdn_loss: str | None = None  # vocabulary.MDN_LOSSES
+    end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
     val_fraction: float = 0.05
     name: str | None = None
     max_images: int | None = None

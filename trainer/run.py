@@ -114,7 +114,7 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(
             f"unknown feature loss {cfg.features_loss!r}: choose from {', '.join(FEATURE_LOSSES)}"
         )
-    if cfg.mdn_loss not in MDN_LOSSES:
+    if (cfg.mdn_loss or "latent") not in MDN_LOSSES:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
     try:
         return get_method(cfg.method, trainable=True)
@@ -259,8 +259,8 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         skipped={k: len(v) for k, v in data.skipped.items()},
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
-        mdn_loss=cfg.mdn_loss,
-        end_to_end=cfg.end_to_end or bool(meta.get("end_to_end")),
+        mdn_loss=cfg.mdn_loss or "latent",
+        end_to_end=bool(cfg.end_to_end) or bool(meta.get("end_to_end")),
         batch_size=cfg.batch_size,
         device=str(device),
         host=platform.node(),
@@ -328,7 +328,7 @@ def _train_role(
     )
     run = RunSettings(
         stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
-        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
+        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss or "latent", end_to_end=bool(cfg.end_to_end),
     )  # fmt: skip
     if role == "features":  # the loss its last epochs were trained with, for the model card
         meta["features_loss"] = cfg.features_loss

@@ -163,7 +163,9 @@ def is_colour_rgb8(rgb: np.ndarray, threshold: float = 3.0) -> bool:
     measured on a small copy. Sepia prints come out around 5-10 and count as colour
     for display, but training skips them by a stricter test (see trainer.data)."""
     step = max(1, min(rgb.shape[:2]) // 256)  # every n-th pixel first: no full-size copy
-    small = np.array(Image.fromarray(np.ascontiguousarray(rgb[::step, ::step])).resize((64, 64), Image.BILINEAR))
+    small = np.array(
+        Image.fromarray(np.ascontiguousarray(rgb[::step, ::step])).resize((64, 64), Image.BILINEAR)
+    )
     t = torch.from_numpy(small).permute(2, 0, 1).float() / 255
     ab = lab.rgb_to_lab(t)[1:]
     return float(ab.norm(dim=0).mean()) > threshold

@@ -20,7 +20,8 @@ def test_bench_writes_the_agreed_keys(tiny_model_file, tmp_path, monkeypatch, ca
     out = tmp_path / "bench.json"
     assert bench.run_bench(Namespace(json=out, model=str(tiny_model_file), device="cpu")) == 0
     rec = json.loads(out.read_text())
-    assert set(rec) == {*bench.KEYS, "model", "device"}
+    assert set(rec) == {*bench.KEYS, "model", "device", "machine"}
+    assert rec["machine"] and "cores" in rec["machine"]
     assert set(bench.KEYS) >= {"analyze_ms", "decode_ms", "preview_ms", "export_ms", "hint_ms", "rss_mb"}
     assert rec["model"] == "tiny" and rec["device"] == "cpu"
     for k in bench.KEYS:

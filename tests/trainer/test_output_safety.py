@@ -291,7 +291,9 @@ def test_the_trainer_tab_respects_the_lock_and_leaves_the_card_alone(
     assert card.read_text() == "the holder's card"
 
 
-def test_colorize_renders_and_writes_one_mode_at_a_time(trained_model, tmp_path, capsys, monkeypatch, photo_factory):
+def test_colorize_renders_and_writes_one_mode_at_a_time(
+    trained_model, tmp_path, capsys, monkeypatch, photo_factory
+):
     """Memory grows with the photo, not with k: each mode is written before the next is
     rendered, and the contact sheet is made from small copies."""
     from PIL import Image
@@ -302,9 +304,17 @@ def test_colorize_renders_and_writes_one_mode_at_a_time(trained_model, tmp_path,
     Image.fromarray(photo_factory(90, 120, seed=5)).save(tmp_path / "p.png")
     events = []
     render, save = Colorizer.render, Image.Image.save
-    monkeypatch.setattr(Colorizer, "render", lambda self, *a, **k: events.append("render") or render(self, *a, **k))
-    monkeypatch.setattr(Image.Image, "save", lambda self, fp, *a, **k: events.append(Path(fp).suffix) or save(self, fp, *a, **k))
-    rc, err = _run(["colorize", tmp_path / "p.png", "-k", 3, "-o", tmp_path / "o", "--model", trained_model.path], capsys)
+    monkeypatch.setattr(
+        Colorizer, "render", lambda self, *a, **k: events.append("render") or render(self, *a, **k)
+    )
+    monkeypatch.setattr(
+        Image.Image,
+        "save",
+        lambda self, fp, *a, **k: events.append(Path(fp).suffix) or save(self, fp, *a, **k),
+    )
+    rc, err = _run(
+        ["colorize", tmp_path / "p.png", "-k", 3, "-o", tmp_path / "o", "--model", trained_model.path], capsys
+    )
     assert rc == 0, err
     assert events == ["render", ".png"] * 3 + [".jpg"]
     assert Image.open(tmp_path / "o" / "p_mode3.png").size == (120, 90)

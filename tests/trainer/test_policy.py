@@ -35,6 +35,7 @@ def test_resume_keeps_the_models_own_settings(tmp_path):
         "loss_weights": asdict(weights),
         "progress": {"features": 2, "vae": 1},
     }
+    (tmp_path / "first-photos").mkdir()  # a file from before names alone were stored: its full path
     cfg = config(tmp_path, preset="compact", stages=("vae", "mdn"), batch_size=16, lr=3e-4)
     resumed, notes = settings_for_resume(cfg, meta)
     assert resumed.resume
@@ -46,6 +47,16 @@ def test_resume_keeps_the_models_own_settings(tmp_path):
     assert (resumed.batch_size, resumed.lr, resumed.epochs) == (16, 3e-4, cfg.epochs)
     assert any("preset: tiny" in n for n in notes) and any("photos:" in n for n in notes)
     assert not any("method" in n for n in notes)  # unchanged settings are not mentioned
+
+
+def test_resume_of_a_file_naming_only_its_folder_keeps_the_photos_given(tmp_path):
+    """Model files store the photos folder's name: the photos given are used, with a note
+    when their folder's name differs from the one the model was started on."""
+    same, notes = settings_for_resume(config(tmp_path), {"trained_on": "photos"})
+    assert same.data == config(tmp_path).data and notes == []
+    other, notes = settings_for_resume(config(tmp_path), {"trained_on": "holidays"})
+    assert other.data == config(tmp_path).data
+    assert notes == [f"photos: {config(tmp_path).data}, though the model was started on a folder named 'holidays'"]
 
 
 def test_resume_of_a_reusing_model_does_not_train_the_features(tmp_path):
@@ -80,3 +91,17 @@ def test_base_model_info_reads_the_file(tmp_path):
     save_model(ModelBundle(nets={}, meta={}), path)
     with pytest.raises(ModelFileError, match="no feature network"):
         base_model_info(path)
+
+
+def test_resume_keeps_the_mdn_loss_unless_one_is_given(tmp_path):
+    """A resumed model once went on with the paper's loss, silently, when --mdn-loss and
+    --end-to-end were not repeated; a loss that is given still switches it."""
+    meta = {"mdn_loss": "winner", "end_to_end": True}
+    cfg = TrainConfig(data=tmp_path, out=tmp_path / "m.pt")
+    kept, notes = settings_for_resume(cfg, meta)
+    assert (kept.mdn_loss, kept.end_to_end) == ("winner", True)
+    assert "mdn loss: winner (as the model was trained)" in notes
+    switched, _ = settings_for_resume(
+        TrainConfig(data=tmp_path, out=tmp_path / "m.pt", mdn_loss="decoded", end_to_end=False), meta
+    )
+    assert (switched.mdn_loss, switched.end_to_end) == ("decoded", False)
