@@ -169,7 +169,10 @@ def test_advanced_settings_reach_the_training_config(tab, tmp_path):
     defaults = TrainConfig(data=tmp_path, out=tmp_path / "m.pt")
     cfg = s.build_config(tmp_path, tmp_path / "m.pt")
     assert (cfg.loss_weights, cfg.weighting, cfg.mdn_loss, cfg.lr) == (
-        defaults.loss_weights, defaults.weighting, defaults.mdn_loss or "latent", defaults.lr,
+        defaults.loss_weights,
+        defaults.weighting,
+        defaults.mdn_loss or "latent",
+        defaults.lr,
     )  # fmt: skip  (None: "latent" for a new model, the file's own when resuming)
 
 

@@ -56,7 +56,9 @@ def test_resume_of_a_file_naming_only_its_folder_keeps_the_photos_given(tmp_path
     assert same.data == config(tmp_path).data and notes == []
     other, notes = settings_for_resume(config(tmp_path), {"trained_on": "holidays"})
     assert other.data == config(tmp_path).data
-    assert notes == [f"photos: {config(tmp_path).data}, though the model was started on a folder named 'holidays'"]
+    assert notes == [
+        f"photos: {config(tmp_path).data}, though the model was started on a folder named 'holidays'"
+    ]
 
 
 def test_resume_of_a_reusing_model_does_not_train_the_features(tmp_path):
