@@ -291,6 +291,8 @@ class Recombiner:
         # Chunks of about half a million pixels: each holds ~15 floats a pixel of temporaries,
         # so a 12,000-pixel-wide export stays as light as a 1024-pixel preview.
         rows = rows_per_chunk or max(8, CHUNK_PIXELS // max(W, 1))
+        if keep and rows_per_chunk is None and H * W <= 2 * CHUNK_PIXELS:
+            rows = H  # a live preview: one pass, no per-chunk overhead
         self.L, self.mode, self.eps, self.rows = L.float(), mode, eps, rows
         self._guide = field_guide(self.L)
         self._kept = self._l_terms(0, H) if keep else None
@@ -311,7 +313,7 @@ class Recombiner:
         coef = torch.cat([A * scale + 100 / 116, B * scale + 16 / 116])[None]  # (1, 4, n, n)
         m = _XYZ_TO_RGB.tolist()
         wx, wz = float(_WHITE[0]), float(_WHITE[2])
-        table = _SRGB8.to(self.L.device)
+        table = _SRGB8.numpy()
         n = len(_SRGB8) - 1
         out = np.empty((H, W, 3), dtype=np.uint8)
         for y0 in range(0, H, self.rows):
@@ -322,11 +324,12 @@ class Recombiner:
             up = _resize_rows(coef, H, W, y0, y1)  # (4, h, W)
             x = _inv_f(torch.addcmul(up[2], up[0], g))
             z = _inv_f(torch.addcmul(up[3], up[1], g))
-            lin = torch.empty(y1 - y0, W, 3, dtype=x.dtype, device=x.device)
+            # Each channel in its own contiguous plane (interleaved float writes cost more than
+            # the arithmetic); only the 8-bit result is interleaved, on the way out.
             for c in range(3):
-                lin[..., c] = torch.add(yterm[c], x, alpha=m[c][0] * wx).add_(z, alpha=m[c][2] * wz)
-            idx = lin.clamp_(0, 1).mul_(n).add_(0.5).long()
-            out[y0:y1] = torch.take(table, idx).cpu().numpy()
+                lin = torch.add(yterm[c], x, alpha=m[c][0] * wx).add_(z, alpha=m[c][2] * wz)
+                idx = lin.clamp_(0, 1).mul_(n).add_(0.5).to(torch.int32).cpu().numpy()
+                out[y0:y1, :, c] = np.take(table, idx)  # numpy's take: int32, no int64 copy
         return out
 
 
