@@ -116,10 +116,11 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
             changes["stages"] = ("features", *cfg.stages)
     # The MDN's loss goes on as it was unless the caller names one (switching is allowed: a
     # model may go on from the paper's loss to a decoded one).
-    for key in ("mdn_loss", "end_to_end"):
+    for key, default in (("mdn_loss", "latent"), ("end_to_end", False)):
         if getattr(cfg, key) is None and key in meta:
             changes[key] = meta[key]
-            notes.append(f"{key.replace('_', ' ')}: {meta[key]} (as the model was trained)")
+            if meta[key] != default:  # said only where it is not what a new run would do
+                notes.append(f"{key.replace('_', ' ')}: {meta[key]} (as the model was trained)")
     if meta.get("vae_from"):  # likewise a reused VAE: in the file, not trained
         changes["vae_from"] = Path(cfg.out)
         changes["stages"] = tuple(s for s in changes.get("stages", cfg.stages) if s != "vae")

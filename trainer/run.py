@@ -14,6 +14,7 @@ the model from it (_restore_consistent_pair) rather than restarting the optimize
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import platform
 import time
@@ -51,6 +52,8 @@ FIELD_READOUT = 64  # rank of the "field" feature loss's linear read-out, as the
 
 def run_training(cfg: TrainConfig):
     """Generator of ScanProgress and loop.Progress; returns the saved model's path."""
+    # What "not given" means for a run that plan_run did not resolve from a model file.
+    cfg = dataclasses.replace(cfg, mdn_loss=cfg.mdn_loss or "latent", end_to_end=bool(cfg.end_to_end))
     method = _check_names(cfg)
     out = Path(cfg.out)
     _check_output(out)
@@ -114,7 +117,7 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(
             f"unknown feature loss {cfg.features_loss!r}: choose from {', '.join(FEATURE_LOSSES)}"
         )
-    if (cfg.mdn_loss or "latent") not in MDN_LOSSES:
+    if cfg.mdn_loss not in MDN_LOSSES:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
     try:
         return get_method(cfg.method, trainable=True)
@@ -146,10 +149,14 @@ def _restore_consistent_pair(out: Path) -> None:
     if not model or not out.is_file():
         return
     try:
-        on_disk = read_model_dict(out).get("meta", {}).get("progress")
+        disk = read_model_dict(out).get("meta", {})
     except ModelFileError:
-        on_disk = None
-    if on_disk != model.get("meta", {}).get("progress"):
+        return
+    ahead, behind = model.get("meta", {}).get("progress") or {}, disk.get("progress") or {}
+    # Only the same model (created together), and only when the resume file is further on:
+    # another file copied to this name, beside an old resume file, is left alone.
+    same = model.get("meta", {}).get("created") == disk.get("created")
+    if same and ahead != behind and all(ahead.get(r, 0) >= n for r, n in behind.items()):
         atomic_save(model, out)
 
 
@@ -259,8 +266,10 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         skipped={k: len(v) for k, v in data.skipped.items()},
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
-        mdn_loss=cfg.mdn_loss or "latent",
-        end_to_end=bool(cfg.end_to_end) or bool(meta.get("end_to_end")),
+        mdn_loss=cfg.mdn_loss,
+        end_to_end=cfg.end_to_end,  # the last run's choice, which a plain --resume keeps
+        # whether the feature network has ever learned through the MDN (the model card says so)
+        features_end_to_end=cfg.end_to_end or bool(meta.get("features_end_to_end", meta.get("end_to_end"))),
         batch_size=cfg.batch_size,
         device=str(device),
         host=platform.node(),
@@ -328,7 +337,7 @@ def _train_role(
     )
     run = RunSettings(
         stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
-        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss or "latent", end_to_end=bool(cfg.end_to_end),
+        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
     )  # fmt: skip
     if role == "features":  # the loss its last epochs were trained with, for the model card
         meta["features_loss"] = cfg.features_loss

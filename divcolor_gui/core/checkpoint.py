@@ -16,6 +16,7 @@ networks without the code that trained it.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import tempfile
 import typing
@@ -107,7 +108,7 @@ def atomic_save(obj, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the model private
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make the model private
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -118,16 +119,21 @@ def atomic_save(obj, path: str | Path) -> None:
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
+# Read once, at import: setting it to read it, later, could race a training thread's files.
+_UMASK = _read_umask()
+
+
 def temporary_files(path: str | Path) -> list[Path]:
     """atomic_save's temporaries for `path` left behind by a process killed mid-write."""
     path = Path(path)
-    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+    pattern = f".{glob.escape(path.name)}.*.tmp"  # "m[1].pt" is a name, not a pattern
+    return sorted(path.parent.glob(pattern)) if path.parent.is_dir() else []
 
 
 def save_model(bundle: ModelBundle, path: str | Path, half: bool = False) -> None:

@@ -133,11 +133,14 @@ class LinearDecoder:
     """An affine stand-in for a decoder, fitted by least squares to (z, decode(z)) pairs:
     cheap enough to score all K components of every photo when choosing a winner."""
 
-    def __init__(self, z: torch.Tensor, fields: torch.Tensor):
+    def __init__(self, z: torch.Tensor, fields: torch.Tensor, ridge: float = 1e-6):
         self.shape = fields.shape[1:]
-        X = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1).double()
-        sol = torch.linalg.lstsq(X, fields.flatten(1).double())
-        self.weight = sol.solution.to(z.dtype)  # (d + 1, H*W*2)
+        # Normal equations on the CPU in float64, a little ridge: any number of pairs, any device.
+        X = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], 1).double().cpu()
+        Y = fields.flatten(1).double().cpu()
+        gram = X.T @ X
+        gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
+        self.weight = torch.linalg.solve(gram, X.T @ Y).to(z.device, z.dtype)  # (d + 1, H*W*2)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return (z @ self.weight[:-1] + self.weight[-1]).view(-1, *self.shape)

@@ -68,7 +68,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Size preset", str(meta.get("preset", "?"))),
         (
             STAGE_TITLES["features"],
-            _features_row(reused, bool(meta.get("end_to_end"))),
+            _features_row(reused, bool(meta.get("features_end_to_end", meta.get("end_to_end")))),
         ),
         (
             "Feature loss",

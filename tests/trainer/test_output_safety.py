@@ -318,3 +318,34 @@ def test_colorize_renders_and_writes_one_mode_at_a_time(
     assert rc == 0, err
     assert events == ["render", ".png"] * 3 + [".jpg"]
     assert Image.open(tmp_path / "o" / "p_mode3.png").size == (120, 90)
+
+
+def test_an_old_resume_file_never_overwrites_another_model_put_in_its_place(
+    trained_model, tmp_path, divcolor_home, monkeypatch, run_to_end
+):
+    """A resume file holds its own model; a different model copied to the same name (a
+    backup, a bundled model to go on training) is not replaced by it."""
+    from trainer.run import _restore_consistent_pair
+
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "m.pt"
+    shutil.copy(trained_model.path, out)
+    run_to_end(
+        run_training(_cfg(trained_model.folder, out, resume=True, epochs={"features": 1, "vae": 2, "mdn": 2}))
+    )
+    other = load_model(trained_model.path)
+    other.meta["created"] = "2020-01-01T00:00:00"  # another model
+    from divcolor_gui.core.checkpoint import save_model
+
+    save_model(other, out)
+    before = out.read_bytes()
+    _restore_consistent_pair(out)
+    assert out.read_bytes() == before
+
+
+def test_temporary_files_of_a_name_with_brackets_are_its_own(tmp_path):
+    from divcolor_gui.core.checkpoint import temporary_files
+
+    mine, theirs = tmp_path / ".m[1].pt.a.tmp", tmp_path / ".m1.pt.b.tmp"
+    mine.write_bytes(b""), theirs.write_bytes(b"")
+    assert temporary_files(tmp_path / "m[1].pt") == [mine]
