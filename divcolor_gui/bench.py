@@ -9,6 +9,8 @@ Medians over repeated runs after a warm-up:
   hint_ms     one re-solve of every mode after a colour-hint edit (5 hints; core/hints.py)
   hint_setup_ms  the hint solver's set-up, once per photo (the decoder linearised)
   rss_mb      peak resident memory of the whole run
+  startup_ms  from starting `divcolor gui` to its first painted window (a fresh process each
+              time; offscreen where there is no display)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +33,18 @@ PREVIEW_SIDE = 1024
 PREVIEW_TARGET_PER_S = 20  # the app's goal for live slider updates
 # (warm-up runs, measured runs) per figure: enough for a stable median in under a minute or so
 RUNS = {"analyze": (1, 5), "decode": (5, 30), "preview": (3, 15), "export": (1, 3), "hint_setup": (1, 3),
-        "hint": (3, 15)}  # fmt: skip
-KEYS = ("analyze_ms", "decode_ms", "preview_ms", "export_ms", "hint_ms", "hint_setup_ms", "rss_mb")
+        "hint": (3, 15), "startup": (1, 3)}  # fmt: skip
+KEYS = (
+    "analyze_ms",
+    "decode_ms",
+    "preview_ms",
+    "export_ms",
+    "hint_ms",
+    "hint_setup_ms",
+    "rss_mb",
+    "startup_ms",
+)
+STARTUP_TIMEOUT_S = 120
 HINT_COLOURS = ("#3366cc", "#cc3322", "#33aa44", "#ddcc55", "#885533")
 
 
@@ -131,6 +144,37 @@ def measure(colorizer, photo_size: tuple[int, int] | None = None, runs: dict | N
     }
 
 
+def startup_ms(model: str | None = None, runs: tuple[int, int] | None = None) -> float:
+    """Median wall time from starting `divcolor gui` (a fresh process; the packaged program
+    itself when frozen) to its line saying the window is painted."""
+    from divcolor_gui.core.vocabulary import SHOWN_LINE
+
+    warmup, n = runs or RUNS["startup"]
+    head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "divcolor_gui"]
+    cmd = [*head, "gui", "--exit-when-shown", *(["--model", str(model)] if model else [])]
+    env = dict(os.environ)
+    if sys.platform.startswith("linux") and not env.get("DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    times = []
+    for i in range(warmup + n):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        shown = None
+        try:
+            for line in proc.stdout:
+                if line.strip() == SHOWN_LINE:
+                    shown = (time.perf_counter() - t0) * 1000
+                    break
+        finally:
+            proc.stdout.close()
+            proc.wait(timeout=STARTUP_TIMEOUT_S)
+        if shown is None:
+            raise RuntimeError(f"`{' '.join(cmd)}` ended without showing its window")
+        if i >= warmup:  # the first run fills the disk cache
+            times.append(shown)
+    return statistics.median(times)
+
+
 def machine_name() -> str:
     """The CPU's model, its core count and the system: figures mean little without them."""
     cpu = platform.processor() or platform.machine()
@@ -164,6 +208,8 @@ def format_table(fig: dict, model: str, device: str) -> str:
         f"live previews: {rate:.1f} updates/s at {PREVIEW_SIDE} px ({verdict} the {PREVIEW_TARGET_PER_S}/s target)"
     )
     lines.append(f"peak memory: {fig['rss_mb']:.0f} MB resident")
+    if "startup_ms" in fig:
+        lines.append(f"startup: {fig['startup_ms']:.0f} ms from `divcolor gui` to its first painted window")
     return "\n".join(lines)
 
 
@@ -176,7 +222,8 @@ def run_bench(args) -> int:
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         print(f"divcolor: error: {e}", file=sys.stderr)
         return 2
-    fig = measure(colorizer)
+    started = round(startup_ms(args.model), 1)  # first, while nothing else is loaded or running
+    fig = {**measure(colorizer), "startup_ms": started}
     record = {
         "model": colorizer.name, "device": str(colorizer.device), "machine": machine_name(),
         **{k: fig[k] for k in KEYS},

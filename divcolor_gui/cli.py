@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--screenshot", metavar="OUT.png", help="save a screenshot once the thumbnails are ready, then exit"
     )
+    g.add_argument("--exit-when-shown", action="store_true",
+                   help="print a line once the window is painted, then exit (the startup benchmark)")  # fmt: skip
     g.add_argument(
         "--self-test",
         action="store_true",

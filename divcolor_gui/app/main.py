@@ -6,6 +6,8 @@ import signal
 import sys
 from pathlib import Path
 
+from divcolor_gui.core.vocabulary import SHOWN_LINE
+
 SCREENSHOT_TIMEOUT_S = 600
 
 
@@ -23,14 +25,17 @@ def run_app(args) -> int:
 
     app = make_app()
     screenshot = getattr(args, "screenshot", None)
+    probe = getattr(args, "exit_when_shown", False)
     overrides = {"device": args.device} if getattr(args, "device", "auto") not in (None, "auto") else {}
     # A screenshot is a reproducible picture of the defaults: it neither reads nor writes the
     # user's settings and window geometry.
-    settings = Settings(overrides=overrides, persist=not screenshot)
-    window = MainWindow(settings, model_override=args.model, remember_geometry=not screenshot)
+    settings = Settings(overrides=overrides, persist=not (screenshot or probe))
+    window = MainWindow(settings, model_override=args.model, remember_geometry=not (screenshot or probe))
     if screenshot:
         return _screenshot(app, window, args.image, Path(screenshot))
     window.show()
+    if probe:
+        return _exit_when_shown(app, window)
     if args.image:
         window.colorize.open_path(args.image)
     # Ctrl+C in the terminal closes the window properly (workers stopped) instead of being
@@ -40,6 +45,22 @@ def run_app(args) -> int:
     tick.start(250)
     tick.timeout.connect(lambda: None)
     return app.exec()
+
+
+def _exit_when_shown(app, window) -> int:
+    """The startup benchmark's run (bench.startup_ms): paint the window once, say so on
+    stdout, and close."""
+    from PySide6.QtCore import QTimer
+
+    def done() -> None:
+        window.repaint()  # painted now, not at the event loop's leisure
+        print(SHOWN_LINE, flush=True)
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(0, done)
+    app.exec()
+    return 0
 
 
 def _screenshot(app, window, image: str | None, out: Path) -> int:

@@ -32,6 +32,9 @@ TRAINABLE_METHODS = ("ours", "ours-skip", "cvae", "cgan")  # per-pixel samples a
 # is a ResNet-style trunk for features trained on the colour field.
 FEATURE_PRESETS = (*PRESETS, "residual")
 
+# What `divcolor gui --exit-when-shown` prints once its window is painted (bench's startup_ms).
+SHOWN_LINE = "divcolor: window shown"
+
 # Where the networks run (device.resolve_device); "auto" takes CUDA only where a kernel runs.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -15,7 +15,8 @@ def test_bench_writes_the_agreed_keys(tiny_model_file, tmp_path, monkeypatch, ca
     monkeypatch.setattr(bench, "PHOTO_SIZE", (400, 300))
     monkeypatch.setattr(
         bench, "RUNS",
-        {"analyze": (1, 2), "decode": (1, 3), "preview": (1, 2), "export": (0, 2), "hint_setup": (0, 1), "hint": (1, 2)},
+        {"analyze": (1, 2), "decode": (1, 3), "preview": (1, 2), "export": (0, 2), "hint_setup": (0, 1), "hint": (1, 2),
+         "startup": (0, 1)},
     )  # fmt: skip
     out = tmp_path / "bench.json"
     assert bench.run_bench(Namespace(json=out, model=str(tiny_model_file), device="cpu")) == 0
