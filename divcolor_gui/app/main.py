@@ -27,8 +27,8 @@ def run_app(args) -> int:
     screenshot = getattr(args, "screenshot", None)
     probe = getattr(args, "exit_when_shown", False)
     overrides = {"device": args.device} if getattr(args, "device", "auto") not in (None, "auto") else {}
-    # A screenshot is a reproducible picture of the defaults: it neither reads nor writes the
-    # user's settings and window geometry.
+    # A screenshot is a reproducible picture of the defaults, and a startup probe a measurement:
+    # neither reads nor writes the user's settings and window geometry.
     settings = Settings(overrides=overrides, persist=not (screenshot or probe))
     window = MainWindow(settings, model_override=args.model, remember_geometry=not (screenshot or probe))
     if screenshot:
