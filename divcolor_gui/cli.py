@@ -51,24 +51,23 @@ def _whole(lo: int, hi: int | None = None):
     return parse
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1 (e.g. 0.05)")
-    return value
+def _between(lo: float, hi: float, what: str, hi_allowed: bool = False):
+    """A float above lo and below hi (or up to it); NaN and inf are refused too."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (lo < value < hi or (hi_allowed and value == hi)):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    return parse
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (0 < value <= 1):  # NaN and inf fail too
-        raise argparse.ArgumentTypeError(f"{text} is not a learning rate above 0 and at most 1 (e.g. 1e-3)")
-    return value
+_share = _between(0, 1, "a share between 0 and 1 (e.g. 0.05)")
+_rate = _between(0, 1, "a learning rate above 0 and at most 1 (e.g. 1e-3)", hi_allowed=True)
 
 
 def _per_stage(kind, what: str):
@@ -349,8 +348,8 @@ def _cmd_colorize(args) -> int:
         sidecar_path,
     )
     from divcolor_gui.core.output_paths import check_output_dir, os_error_line
-    from divcolor_gui.core.photo import PhotoError, load_photo
-    from divcolor_gui.core.sheet import contact_sheet, small_copy
+    from divcolor_gui.core.photo import PhotoError, load_photo, small_copy
+    from divcolor_gui.core.sheet import contact_sheet
 
     try:
         check_output_dir(args.outdir)  # before the model loads: a bad -o costs nothing

@@ -9,7 +9,7 @@ saved epoch. Read it top to bottom: each step below is one small function.
 A run holds a lock on its model file for its whole life (output_lock). After each epoch
 the resume file is written first, holding the model too, then the model file: a run
 killed between the two leaves a resume file one epoch ahead, and the next run restores
-the model from it (_restore_consistent_pair) rather than restarting the optimizer.
+the model from it (_resume_is_ahead) rather than restarting the optimizer.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ import torch
 
 from divcolor_gui.core.checkpoint import (
     ModelBundle,
-    ModelFileError,
     atomic_save,
     bundle_to_dict,
     load_model,
-    read_model_dict,
     save_model,
     temporary_files,
 )
@@ -60,15 +58,17 @@ def run_training(cfg: TrainConfig):
     out.parent.mkdir(parents=True, exist_ok=True)
     with OutputLock(out):
         _remove_temporaries(out)
-        if cfg.resume:
-            _restore_consistent_pair(out)
-        return (yield from _train(cfg, method, out))
+        saved = _read_resume(resume_path(out), "cpu") if cfg.resume else {}  # read once
+        return (yield from _train(cfg, method, out, saved))
 
 
-def _train(cfg: TrainConfig, method: Method, out: Path):
+def _train(cfg: TrainConfig, method: Method, out: Path, saved: dict):
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     bundle = _open_model(cfg, out, device)
+    if _resume_is_ahead(saved.get("model"), bundle.meta):
+        atomic_save(saved["model"], out)  # the epoch a kill between the two saves cut short
+        bundle = load_model(out, device)
     _reuse_features(cfg, bundle, device)
     _reuse_vae(cfg, bundle, device)
     roles = _roles_to_train(cfg, method, bundle)
@@ -87,7 +87,7 @@ def _train(cfg: TrainConfig, method: Method, out: Path):
         bundle.stats = _dataset_stats(data, sd, cfg.weighting)
     _record_setup(bundle.meta, cfg, data, sd, device)
 
-    resume_states = read_resume_states(resume_path(out), device) if cfg.resume else {}
+    resume_states = saved.get("states", {})  # Adam's load_state_dict moves them to the device
     retrained: set[str] = set()  # roles that moved in this run
     for role in roles:
         yield from _train_role(role, cfg, method, bundle, sd, resume_states, retrained, out)
@@ -141,23 +141,17 @@ def _remove_temporaries(out: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _restore_consistent_pair(out: Path) -> None:
-    """A resume file an epoch ahead of its model (a kill between the two saves) holds
-    that epoch's model: put it back, so the model and its optimizer states match."""
-    saved = _read_resume(resume_path(out), "cpu")
-    model = saved.get("model")
-    if not model or not out.is_file():
-        return
-    try:
-        disk = read_model_dict(out).get("meta", {})
-    except ModelFileError:
-        return
-    ahead, behind = model.get("meta", {}).get("progress") or {}, disk.get("progress") or {}
-    # Only the same model (created together), and only when the resume file is further on:
-    # another file copied to this name, beside an old resume file, is left alone.
-    same = model.get("meta", {}).get("created") == disk.get("created")
-    if same and ahead != behind and all(ahead.get(r, 0) >= n for r, n in behind.items()):
-        atomic_save(model, out)
+def _resume_is_ahead(model: dict | None, meta: dict) -> bool:
+    """Whether the model a resume file holds is the model file's own (created together) and
+    further on: a kill between the two saves of an epoch, whose model is then put back so
+    the model and its optimizer states match. Another model copied to this name, beside an
+    old resume file, is left alone."""
+    if not model:
+        return False
+    theirs = model.get("meta", {})
+    ahead, behind = theirs.get("progress") or {}, meta.get("progress") or {}
+    same = theirs.get("created") == meta.get("created")
+    return same and ahead != behind and all(ahead.get(r, 0) >= n for r, n in behind.items())
 
 
 def _open_model(cfg: TrainConfig, out: Path, device) -> ModelBundle:

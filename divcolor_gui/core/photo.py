@@ -158,14 +158,18 @@ def _orientation_stub(rgb: np.ndarray, orientation: int) -> Image.Image:
     return im
 
 
+def small_copy(rgb: np.ndarray, height: int = 256) -> np.ndarray:
+    """Every n-th pixel, at least `height` rows and under twice that: a cheap stand-in for
+    a big image (a contact sheet's tile, a colour test) without a full-size copy."""
+    step = max(1, rgb.shape[0] // (2 * height))
+    return np.ascontiguousarray(rgb[::step, ::step])
+
+
 def is_colour_rgb8(rgb: np.ndarray, threshold: float = 3.0) -> bool:
     """True when a photo carries real colour: mean chroma (Lab units) above threshold,
     measured on a small copy. Sepia prints come out around 5-10 and count as colour
     for display, but training skips them by a stricter test (see trainer.data)."""
-    step = max(1, min(rgb.shape[:2]) // 256)  # every n-th pixel first: no full-size copy
-    small = np.array(
-        Image.fromarray(np.ascontiguousarray(rgb[::step, ::step])).resize((64, 64), Image.BILINEAR)
-    )
+    small = np.array(Image.fromarray(small_copy(rgb, 128)).resize((64, 64), Image.BILINEAR))
     t = torch.from_numpy(small).permute(2, 0, 1).float() / 255
     ab = lab.rgb_to_lab(t)[1:]
     return float(ab.norm(dim=0).mean()) > threshold
@@ -177,8 +181,7 @@ def load_photo(path: str | Path, max_pixels: int = MAX_PIXELS, keep_original: bo
     rgb, mode = read_rgb8(path, max_pixels=max_pixels)
     photo = photo_from_rgb8(rgb, path=Path(path), source_mode=mode)
     if not keep_original:
-        step = max(1, min(rgb.shape[:2]) // 512)
-        photo.rgb = np.ascontiguousarray(rgb[::step, ::step])
+        photo.rgb = small_copy(rgb)
     return photo
 
 

@@ -7,13 +7,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-def small_copy(rgb: np.ndarray, height: int = 256) -> np.ndarray:
-    """A copy at most ~2x `height` tall (every n-th pixel), for a sheet's tile: a 150-megapixel
-    mode need not be held to make its thumbnail."""
-    step = max(1, rgb.shape[0] // (2 * height))
-    return np.ascontiguousarray(rgb[::step, ::step])
-
-
 def contact_sheet(
     grey_rgb: np.ndarray, results: list[tuple[float, np.ndarray]], tile_height: int = 256
 ) -> Image.Image:
