@@ -70,14 +70,24 @@ class FolderData:
         shuffle: bool,
         rng: np.random.Generator | None = None,
         flip: bool = False,
+        flips: np.ndarray | None = None,
     ) -> Iterator[torch.Tensor]:
-        """(B, 3, S, S) uint8 batches; random horizontal flips when `flip`."""
+        """(B, 3, S, S) uint8 batches; random horizontal flips when `flip`, or those that
+        `flips` (one bool per index, in the order given) says."""
         order = rng.permutation(indices) if shuffle and rng is not None else indices
         for i in range(0, len(order), batch_size):
-            chunk = np.sort(order[i : i + batch_size])  # sorted reads are kinder to the disk
-            x = torch.from_numpy(np.ascontiguousarray(self.images[chunk])).permute(0, 3, 1, 2)
-            if flip and rng is not None:
+            chunk = order[i : i + batch_size]
+            if flips is not None:
+                m = torch.from_numpy(np.asarray(flips[i : i + batch_size], dtype=bool))
+            elif flip and rng is not None:
                 m = torch.from_numpy(rng.random(len(chunk)) < 0.5)
+            else:
+                m = None
+            sort = np.argsort(chunk, kind="stable")  # sorted reads are kinder to the disk
+            chunk = chunk[sort]
+            x = torch.from_numpy(np.ascontiguousarray(self.images[chunk])).permute(0, 3, 1, 2)
+            if m is not None:
+                m = m[torch.from_numpy(sort)]
                 x[m] = x[m].flip(-1)
             yield x
 

@@ -30,7 +30,7 @@ TRAINABLE_METHODS = ("ours", "ours-skip", "cvae", "cgan")  # per-pixel samples a
 
 # The feature network alone may take another size (nets.colornet.COLORNET_PRESETS): "residual"
 # is a ResNet-style trunk for features trained on the colour field.
-FEATURE_PRESETS = (*PRESETS, "residual")
+FEATURE_PRESETS = (*PRESETS, "residual", "residual128")
 
 # What `divcolor gui --exit-when-shown` prints once its window is painted (bench's startup_ms).
 SHOWN_LINE = "divcolor: window shown"

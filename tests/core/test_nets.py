@@ -5,6 +5,8 @@ Paper-size networks are built on the `meta` device: no memory, no initialisation
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -135,7 +137,7 @@ def test_vae_shapes(preset):
     assert dec.abs().max() < 1  # tanh output
 
 
-@pytest.mark.parametrize("preset", ["tiny", "compact", "residual"])
+@pytest.mark.parametrize("preset", ["tiny", "compact", "residual", "residual128"])
 def test_colornet_shapes(preset):
     cfg = COLORNET_PRESETS[preset]
     net = ColorNet(cfg).eval()
@@ -143,13 +145,13 @@ def test_colornet_shapes(preset):
     with torch.no_grad():
         G = net.features(grey)
         logits = net(grey)
-    s = cfg.input_size
+    fs = cfg.input_size // math.prod(cfg.strides)
     assert (
         G.shape
-        == (2, cfg.feature_channels, s // 8, s // 8)
+        == (2, cfg.feature_channels, fs, fs)
         == (2, cfg.feature_channels, cfg.feature_size, cfg.feature_size)
     )
-    assert logits.shape == (2, 313, s // 4, s // 4)
+    assert logits.shape == (2, 313, 2 * fs, 2 * fs)  # the head upsamples G twice
 
 
 @pytest.mark.parametrize("preset", ["tiny", "compact"])
@@ -165,10 +167,11 @@ def test_mdn_shapes_and_it_fits_its_colornet(preset):
     assert means.shape == (3, cfg.n_components, cfg.z_dim)
 
 
-def test_the_residual_trunk_gives_the_compact_mdn_its_features():
-    """--features-preset residual beside --preset compact: G has the compact MDN's shape;
+@pytest.mark.parametrize("preset", ["residual", "residual128"])
+def test_the_residual_trunk_gives_the_compact_mdn_its_features(preset):
+    """--features-preset residual(128) beside --preset compact: G has the compact MDN's shape;
     the trunk is residual blocks (a projected shortcut where the stage strides)."""
-    res, mdn = COLORNET_PRESETS["residual"], MDN_PRESETS["compact"]
+    res, mdn = COLORNET_PRESETS[preset], MDN_PRESETS["compact"]
     assert (res.feature_channels, res.feature_size) == (mdn.in_channels, mdn.in_size)
     net = ColorNet(res)
     blocks = [m for m in net.trunk.modules() if type(m).__name__ == "ResidualBlock"]

@@ -72,6 +72,12 @@ COLORNET_PRESETS = {
         input_size=64, widths=(64, 128, 256), depths=(1, 1, 1), strides=(2, 2, 2),
         dilations=(1, 1, 1), head_width=64, head_depth=1, residual=True, reduce=128,
     ),
+    # The same trunk on a 128x128 grey input (four stride-2 stages, G still 8x8x128): twice
+    # the detail for ~0.6x the speed (~85 images/s for the trunk alone on a 2-core CPU).
+    "residual128": ColorNetConfig(
+        input_size=128, widths=(32, 64, 128, 256), depths=(1, 1, 1, 1), strides=(2, 2, 2, 2),
+        dilations=(1, 1, 1, 1), head_width=64, head_depth=1, residual=True, reduce=128,
+    ),
 }  # fmt: skip
 
 
