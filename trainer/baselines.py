@@ -58,10 +58,12 @@ def train_cvae(
     if not getattr(getattr(net, "cfg", None), "condition_encoder", False):
         raise ValueError("train_cvae wants a SkipVAE with condition_encoder=True")
 
+    def losses(grey, ab):
+        pred, mu, logvar = net(ab, lab.grey_at_field_size(grey))
+        return vae_losses(pred, ab, mu, logvar, stats, weights)
+
     def step(grey, ab):
-        g = lab.grey_at_field_size(grey)
-        pred, mu, logvar = net(ab, g)
-        terms = vae_losses(pred, ab, mu, logvar, stats, weights)
+        terms = state.forward(lambda: losses(grey, ab))
         optimizer_step(opt, terms["loss"], "CVAE loss")
         return {k: v.item() for k, v in terms.items()}
 
@@ -114,19 +116,31 @@ def train_cgan(state: StageState, sd: StageData, lr: float = 2e-4, l1_weight: fl
     for group in opt.param_groups:
         group["betas"] = CGAN_BETAS
 
+    generated = []
+
+    def d_step(g, ab):
+        # The generator's output is kept aside, not returned: under DDP what a forward returns
+        # says which parameters its backward reaches, and this one's reaches D's alone.
+        generated[:] = [G(g)]
+        # Discriminator: real pairs -> 1, generated pairs -> 0.
+        d_real, d_fake = D(g, ab), D(g, generated[0].detach())
+        return d_real, d_fake, 0.5 * (_bce(d_real, True) + _bce(d_fake, False))
+
+    def g_step(g, ab, fake):
+        adv = _bce(D(g, fake), True)
+        l1 = (fake - ab).abs().mean()
+        return adv, l1, adv + l1_weight * l1
+
     def step(grey, ab):
         g = lab.grey_at_field_size(grey)
-        fake = G(g)
-        # Discriminator: real pairs -> 1, generated pairs -> 0.
-        d_real, d_fake = D(g, ab), D(g, fake.detach())
-        d_loss = 0.5 * (_bce(d_real, True) + _bce(d_fake, False))
+        # Two forwards, each followed by its own backward (what DDP expects).
+        d_real, d_fake, d_loss = state.forward(lambda: d_step(g, ab))
+        fake = generated.pop()
         optimizer_step(opt, d_loss, "cGAN discriminator loss")
         # Generator: fool the (now frozen) discriminator, stay close in L1.
         D.requires_grad_(False)
         try:
-            adv = _bce(D(g, fake), True)
-            l1 = (fake - ab).abs().mean()
-            g_loss = adv + l1_weight * l1
+            adv, l1, g_loss = state.forward(lambda: g_step(g, ab, fake))
             optimizer_step(opt, g_loss, "cGAN generator loss")
         finally:
             D.requires_grad_(True)

@@ -39,6 +39,8 @@ class TrainConfig:
     max_images: int | None = None
     seed: int = 0
     cache_dir: Path | None = None
+    stream: bool = False  # decode the photos as they are read, instead of caching them first
+    precision: str = "fp32"  # vocabulary.PRECISIONS: "bf16" trains under bfloat16 autocast
 
     def lr_for(self, role: str) -> float:
         if isinstance(self.lr, dict):

@@ -53,7 +53,9 @@ class ConsoleProgress:
             if rec.kind == "epoch":
                 val = _losses(rec.val or {}, 7)
                 self._emit(
-                    f"{head} train: {_losses(rec.losses)} | val: {val} | {format_clock(rec.elapsed_s)}", True
+                    f"{head} train: {_losses(rec.losses)} | val: {val} | {format_clock(rec.elapsed_s)}"
+                    f" | {rec.images_per_s:.0f} images/s",
+                    True,
                 )
             else:
                 self._emit(f"{head} {_losses(rec.losses)} ETA {format_clock(rec.eta_s)}", False)

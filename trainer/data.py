@@ -4,6 +4,10 @@ The first pass decodes every photo once into a small square uint8 copy stored in
 memory-mapped file (the cache). Training then reads random batches from that file:
 resident memory stays bounded whatever the folder's size (a folder of 100,000 photos
 is 1.2 GB on disk at 64 x 64, not in memory), and each epoch costs no JPEG decoding.
+Several processes on one machine can build that cache together (scan_folder's share).
+
+A folder too large for one disk cache is streamed instead (stream_folder): photos are
+decoded again in every epoch, by DataLoader workers, a few batches ahead.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import os
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +59,7 @@ class FolderData:
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """Deterministic train/val indices from a hash of each relative path, so the
         split is the same in every run and survives photos being added."""
-        cut = int(round(val_fraction * 10000))
-        is_val = np.array([zlib.crc32(f.encode()) % 10000 < cut for f in self.files], dtype=bool)
-        idx = np.arange(len(self.files))
-        train, val = idx[~is_val], idx[is_val]
-        if len(val) == 0 and len(train) >= 2:  # tiny folders: hold out at least one photo
-            train, val = train[:-1], train[-1:]
-        return train, val
+        return split_by_path(self.files, val_fraction)
 
     def batches(
         self,
@@ -90,6 +88,18 @@ class FolderData:
                 m = m[torch.from_numpy(sort)]
                 x[m] = x[m].flip(-1)
             yield x
+
+
+def split_by_path(files: list[str], val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices into `files`: a photo is held out when crc32 of its relative
+    path says so, whichever folder object (cached or streamed) lists it."""
+    cut = int(round(val_fraction * 10000))
+    is_val = np.array([zlib.crc32(f.encode()) % 10000 < cut for f in files], dtype=bool)
+    idx = np.arange(len(files))
+    train, val = idx[~is_val], idx[is_val]
+    if len(val) == 0 and len(train) >= 2:  # tiny folders: hold out at least one photo
+        train, val = train[:-1], train[-1:]
+    return train, val
 
 
 def folder_name(root: str | Path) -> str:
@@ -156,18 +166,37 @@ def _fingerprint(files: list[Path]) -> str:
     return h.hexdigest()
 
 
+ROWS = "images.tmp.npy"  # one row per candidate, filled in by every process of a scan
+PLAN = "plan.json"  # process 0's decision and candidate list, for the others
+
+
 def scan_folder(
     root: str | Path,
     size: int = 64,
     cache_dir: Path | None = None,
     max_images: int | None = None,
     sample_only: int | None = None,
+    *,
+    share: tuple[int, int] = (0, 1),
+    barrier: Callable[[], None] | None = None,
 ):
     """Generator: yields ScanProgress, returns FolderData.
 
     sample_only: classify just that many photos and return no cache (for the app's
     preview of a folder before training).
+
+    share=(i, n), barrier: n processes on this machine prepare the same cache together,
+    each decoding candidates[i::n] (its progress is about those), and all get the
+    FolderData one process alone would. barrier() returns once all n have called it;
+    with n > 1 each process calls it exactly three times per scan, whether the cache
+    is built or reused or something fails (raised after the third), so none waits
+    forever. Process 0 decides, from its own listing, and the others follow its plan.
     """
+    rank, n_proc = share
+    if not 0 <= rank < n_proc:
+        raise ValueError(f"share {share}: need 0 <= i < n")
+    if n_proc > 1 and (barrier is None or sample_only is not None):
+        raise ValueError("a shared scan needs a barrier, and builds the whole cache (no sample_only)")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
@@ -178,60 +207,205 @@ def scan_folder(
     if other:
         skipped["not a photo"] = [str(p.relative_to(root)) for p in other]
     if sample_only is not None:
-        candidates = candidates[:sample_only]
+        return (yield from _scan_sample(root, candidates[:sample_only], size, skipped))
 
     cache_dir = cache_dir or cache_dir_for(root, size)
-    index_path = cache_dir / "index.json"
-    fp = _fingerprint(candidates)
-    if sample_only is None and index_path.is_file():
+    sync = barrier if n_proc > 1 and barrier is not None else _no_barrier
+    # A shared scan's own files (a single process leaves them alone: they may be another job's).
+    stale = [cache_dir / PLAN, *(_part_path(cache_dir, r) for r in range(1, n_proc))] if n_proc > 1 else []
+    failure: Exception | None = None
+    build, fp, rels = False, "", []
+    if rank == 0:  # decides for all, so that all do the same
         try:
-            index = json.loads(index_path.read_text())
-            if index.get("fingerprint") == fp and index.get("size") == size:
-                images = np.load(cache_dir / "images.npy", mmap_mode="r")
-                skipped.update(index["skipped"])
-                yield ScanProgress(
-                    len(candidates), len(candidates), len(index["files"]), sum(map(len, skipped.values()))
-                )
-                return FolderData(root, index["files"], skipped, images, size)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+            for p in stale:  # an earlier scan's plan or parts must never pass for this one's
+                p.unlink(missing_ok=True)
+            fp = _fingerprint(candidates)
+            build = _open_cache(root, cache_dir, fp, size, skipped) is None
+            if build:
+                rels = [str(p.relative_to(root)) for p in candidates]
+                _start_cache(cache_dir, len(rels), size)
+            if n_proc > 1:
+                _write_json(cache_dir / PLAN, {"fingerprint": fp, "build": build, "files": rels})
+        except Exception as e:
+            failure = e
+    sync()  # 1: the plan, and the rows file to fill in, exist
+    if rank > 0:
+        try:  # process 0's candidate list, not this one's: rows are placed by its order
+            plan = json.loads((cache_dir / PLAN).read_text())
+            build, fp, rels = plan["build"], plan["fingerprint"], plan["files"]
+        except (OSError, ValueError, KeyError) as e:
+            failure = RuntimeError(f"{cache_dir}: process 0 left no plan for this scan ({e})")
+    reasons: list[str | None] = []
+    if build and failure is None:
+        try:
+            reasons = yield from _scan_share(root, cache_dir, rels, size, share, len(other))
+        except Exception as e:
+            failure = e
+    sync()  # 2: every share is in the rows file, and its reasons in its part file
+    if rank == 0:
+        try:
+            if build and failure is None:
+                all_reasons = _gather_reasons(cache_dir, len(rels), reasons, n_proc)
+                _finish_cache(cache_dir, rels, all_reasons, skipped, fp, size)
+        except Exception as e:
+            failure = e
+        finally:
+            for p in stale:
+                p.unlink(missing_ok=True)
+    sync()  # 3: the cache is complete, or will not be
+    if failure is not None:
+        raise failure
+    data = _open_cache(root, cache_dir, fp, size, skipped)
+    if data is None:
+        raise RuntimeError(f"{cache_dir}: the cache was not built (process 0 says why)")
+    if not build or n_proc > 1:  # a process building alone has reported the whole folder
+        yield ScanProgress(len(candidates), len(candidates), len(data.files), sum(data.skip_counts.values()))
+    return data
 
+
+def _no_barrier() -> None:
+    pass
+
+
+def _part_path(cache_dir: Path, rank: int) -> Path:
+    return cache_dir / f"part-{rank}.json"
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    """Written whole or not at all: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def _open_cache(
+    root: Path, cache_dir: Path, fp: str, size: int, skipped: dict[str, list[str]]
+) -> FolderData | None:
+    """The cache if it is complete and of these photos at this size, else None."""
+    try:
+        index = json.loads((cache_dir / "index.json").read_text())
+        if index.get("fingerprint") != fp or index.get("size") != size:
+            return None
+        files, images = index["files"], np.load(cache_dir / "images.npy", mmap_mode="r")
+        skipped = {**skipped, **index["skipped"]}
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None  # a damaged cache is rebuilt
+    if images.shape != (len(files), size, size, 3):
+        return None
+    return FolderData(root, files, skipped, images, size)
+
+
+def _start_cache(cache_dir: Path, n: int, size: int) -> None:
+    """The empty rows file; the old index goes first, so that no process reads an index
+    while the images it describes are being replaced."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp_path = cache_dir / "images.tmp.npy"
-    n = len(candidates)
-    images = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.uint8, shape=(max(n, 1), size, size, 3))
-    files: list[str] = []
-    last = 0.0
-    for i, path in enumerate(candidates):
+    (cache_dir / "index.json").unlink(missing_ok=True)
+    rows = np.lib.format.open_memmap(
+        cache_dir / ROWS, mode="w+", dtype=np.uint8, shape=(max(n, 1), size, size, 3)
+    )
+    rows.flush()
+    del rows
+
+
+def _classify(paths: list[Path], size: int, put: Callable[[int, np.ndarray], None], n_before: int):
+    """Generator: classify `paths` in order, handing put(k, copy) each usable photo's
+    copy; yields ScanProgress (n_before: skips counted already), returns each photo's
+    skip reason (None: usable)."""
+    reasons: list[str | None] = []
+    usable, last = 0, 0.0
+    for k, path in enumerate(paths):
         arr, reason = classify_photo(path, size)
-        rel = str(path.relative_to(root))
         if arr is None:
-            skipped.setdefault(reason or "unreadable", []).append(rel)
+            reasons.append(reason or "unreadable")
         else:
-            images[len(files)] = arr
-            files.append(rel)
+            put(k, arr)
+            reasons.append(None)
+            usable += 1
         now = time.monotonic()
-        if now - last > 0.2 or i == n - 1:
+        if now - last > 0.2 or k == len(paths) - 1:
             last = now
-            yield ScanProgress(i + 1, n, len(files), sum(map(len, skipped.values())))
-    images.flush()
-    del images
-    if sample_only is not None:
-        data = np.load(tmp_path, mmap_mode="r")[: len(files)]
-        return FolderData(root, files, skipped, np.array(data), size)
-    # Keep only the usable rows; the final file appears atomically with its index.
-    full = np.load(tmp_path, mmap_mode="r")
+            yield ScanProgress(k + 1, len(paths), usable, n_before + k + 1 - usable)
+    return reasons
+
+
+def _tally(
+    rels: list[str], reasons: list[str | None], skipped: dict[str, list[str]]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """(usable relative paths, skipped with the others added), both in candidate order."""
+    skipped = {k: list(v) for k, v in skipped.items()}
+    files = []
+    for rel, why in zip(rels, reasons):
+        if why is None:
+            files.append(rel)
+        else:
+            skipped.setdefault(why, []).append(rel)
+    return files, skipped
+
+
+def _scan_sample(root: Path, candidates: list[Path], size: int, skipped: dict[str, list[str]]):
+    """Generator: the sample_only scan, in memory (it is small), leaving the cache alone."""
+    arrays: list[np.ndarray] = []
+    n_before = sum(map(len, skipped.values()))
+    reasons = yield from _classify(candidates, size, lambda k, arr: arrays.append(arr), n_before)
+    files, skipped = _tally([str(p.relative_to(root)) for p in candidates], reasons, skipped)
+    images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), dtype=np.uint8)
+    return FolderData(root, files, skipped, images, size)
+
+
+def _scan_share(
+    root: Path, cache_dir: Path, rels: list[str], size: int, share: tuple[int, int], n_before: int
+):
+    """Generator: classify this process's candidates, rels[i::n], into their rows of the
+    rows file (at their candidate positions, so the rows do not depend on n); yields
+    ScanProgress about them, returns their skip reasons (which a process other than 0
+    also leaves in its part file, for process 0)."""
+    rank, n_proc = share
+    mine = range(rank, len(rels), n_proc)
+    rows = np.load(cache_dir / ROWS, mmap_mode="r+")
+
+    def put(k: int, arr: np.ndarray) -> None:
+        rows[mine[k]] = arr
+
+    reasons = yield from _classify([root / rels[j] for j in mine], size, put, n_before)
+    rows.flush()
+    if rank > 0:  # process 0 keeps its own in memory
+        _write_json(_part_path(cache_dir, rank), {"reasons": reasons})
+    return reasons
+
+
+def _gather_reasons(cache_dir: Path, n: int, own: list[str | None], n_proc: int) -> list[str | None]:
+    """Every candidate's skip reason, from process 0's own and the others' part files."""
+    reasons: list[str | None] = [None] * n
+    reasons[0::n_proc] = own
+    for r in range(1, n_proc):  # a part missing or of the wrong length raises: no cache then
+        reasons[r::n_proc] = json.loads(_part_path(cache_dir, r).read_text())["reasons"]
+    return reasons
+
+
+def _finish_cache(
+    cache_dir: Path,
+    rels: list[str],
+    reasons: list[str | None],
+    skipped: dict[str, list[str]],
+    fp: str,
+    size: int,
+) -> None:
+    """Keep only the usable rows, in candidate order; the final file appears atomically,
+    then its index (also atomically)."""
+    files, skipped = _tally(rels, reasons, skipped)
+    keep = np.array([j for j, why in enumerate(reasons) if why is None], dtype=np.int64)
+    full = np.load(cache_dir / ROWS, mmap_mode="r")
     final_tmp = cache_dir / "images.final.tmp.npy"
     out = np.lib.format.open_memmap(final_tmp, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3))
-    for i in range(0, len(files), 4096):
-        j = min(i + 4096, len(files))
-        out[i:j] = full[i:j]
+    for i in range(0, len(keep), 4096):
+        out[i : i + 4096] = full[keep[i : i + 4096]]
     out.flush()
     del out, full
     os.replace(final_tmp, cache_dir / "images.npy")
-    tmp_path.unlink(missing_ok=True)
-    index_path.write_text(json.dumps({"fingerprint": fp, "size": size, "files": files, "skipped": skipped}))
-    return FolderData(root, files, skipped, np.load(cache_dir / "images.npy", mmap_mode="r"), size)
+    (cache_dir / ROWS).unlink(missing_ok=True)
+    _write_json(
+        cache_dir / "index.json", {"fingerprint": fp, "size": size, "files": files, "skipped": skipped}
+    )
 
 
 def summarize_skips(skipped: dict[str, list[str]]) -> str:
@@ -239,3 +413,122 @@ def summarize_skips(skipped: dict[str, list[str]]) -> str:
         return "nothing skipped"
     c = Counter({k: len(v) for k, v in skipped.items()})
     return ", ".join(f"{n} {reason}" for reason, n in c.most_common())
+
+
+@dataclass
+class StreamedFolder:
+    """A folder read photo by photo in every epoch, for when it is too large to cache:
+    FolderData's interface, but `files` are all candidate photos (listing decodes
+    nothing), so an index may turn out unusable; it is then dropped from its batch and
+    recorded in `skipped`, under the reason the cache would give, when first found."""
+
+    root: Path
+    files: list[str]  # relative paths of the candidate photos, as list_photo_files gives them
+    skipped: dict[str, list[str]]  # reason -> relative paths, growing as photos are decoded
+    size: int
+    workers: int = 2  # DataLoader worker processes decoding photos; 0: the calling process
+    _dropped: set[int] = field(default_factory=set, repr=False)
+
+    @property
+    def skip_counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.skipped.items()}
+
+    def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """FolderData.split's rule on the same relative paths: a photo lands in the same
+        split whether the folder is cached or streamed."""
+        return split_by_path(self.files, val_fraction)
+
+    def batches(
+        self,
+        indices: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        rng: np.random.Generator | None = None,
+        flip: bool = False,
+        flips: np.ndarray | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """(B, 3, S, S) uint8 batches as FolderData.batches gives them, less the photos
+        found unusable (a batch left empty repeats the one before; skipped if first). The shuffle and the flips are all
+        drawn from `rng` before the first batch, in FolderData's order of draws, since
+        the loader reads ahead of the caller."""
+        order = rng.permutation(indices) if shuffle and rng is not None else indices
+        chunks = []
+        for i in range(0, len(order), batch_size):
+            chunk = np.asarray(order[i : i + batch_size])
+            if flips is not None:
+                m = np.asarray(flips[i : i + batch_size], dtype=bool)
+            elif flip and rng is not None:
+                m = rng.random(len(chunk)) < 0.5
+            else:
+                m = np.zeros(len(chunk), dtype=bool)
+            sort = np.argsort(chunk, kind="stable")  # rows in index order, as from the cache
+            chunks.append((chunk[sort], m[sort]))  # arrays: a few bytes a photo, however many
+        loader = torch.utils.data.DataLoader(
+            _StreamedPhotos(self.root, self.files, self.size),
+            batch_sampler=self._known_usable(chunks),
+            num_workers=self.workers,
+            collate_fn=_collate_photos,
+            prefetch_factor=2 if self.workers else None,  # a few batches in memory, no more
+        )
+        last = None
+        for x, dropped in loader:
+            for j, why in dropped:
+                self._drop(j, why)
+            # One batch per chunk, always: processes training together under DDP must take
+            # the same number of steps, so a chunk with no usable photo repeats the last batch.
+            x = x if x is not None else last
+            if x is not None:
+                last = x
+                yield x
+
+    def _known_usable(self, chunks: list[tuple[np.ndarray, np.ndarray]]) -> Iterator[list[tuple[int, bool]]]:
+        """Each chunk's (index, flip) keys, less the photos already found unusable (not
+        decoded again); read lazily, so a later epoch skips what an earlier one found. A
+        chunk with nothing left is sent whole (and comes back empty): it still counts."""
+        for idx, m in chunks:
+            keep = [(int(j), bool(f)) for j, f in zip(idx, m) if int(j) not in self._dropped]
+            yield keep or [(int(j), bool(f)) for j, f in zip(idx, m)]
+
+    def _drop(self, j: int, why: str) -> None:
+        if j not in self._dropped:
+            self._dropped.add(j)
+            self.skipped.setdefault(why, []).append(self.files[j])
+
+
+class _StreamedPhotos(torch.utils.data.Dataset):
+    """Item (index, flip) -> (index, (S, S, 3) uint8 copy or None, skip reason or None),
+    decoded wherever the DataLoader calls it (a worker process, or the caller's)."""
+
+    def __init__(self, root: Path, files: list[str], size: int):
+        self.root, self.files, self.size = root, files, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key: tuple[int, bool]) -> tuple[int, np.ndarray | None, str | None]:
+        j, flip = key
+        arr, reason = classify_photo(self.root / self.files[j], self.size)
+        if arr is None:
+            return j, None, reason or "unreadable"
+        return j, np.ascontiguousarray(arr[:, ::-1]) if flip else arr, None
+
+
+def _collate_photos(items: list) -> tuple[torch.Tensor | None, list[tuple[int, str]]]:
+    """((B, 3, S, S) uint8 of the usable photos or None, [(index, reason)] of the others)."""
+    kept = [arr for _, arr, _ in items if arr is not None]
+    dropped = [(j, why) for j, arr, why in items if arr is None]
+    return (torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2) if kept else None), dropped
+
+
+def stream_folder(
+    root: str | Path, size: int = 64, max_images: int | None = None, workers: int = 2
+) -> StreamedFolder:
+    """The folder's candidate photos, listed but not decoded (see StreamedFolder)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    candidates, other = list_photo_files(root)
+    if max_images is not None:
+        candidates = candidates[:max_images]
+    skipped = {"not a photo": [str(p.relative_to(root)) for p in other]} if other else {}
+    return StreamedFolder(root, [str(p.relative_to(root)) for p in candidates], skipped, size, workers)

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.utils.data import DistributedSampler
 
 from divcolor_gui.core import lab
 
 from .data import FolderData
+from .distributed import SINGLE, Ranks, direct, reduce_means
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Progress:
     elapsed_s: float = 0.0  # since the stage started (this run)
     eta_s: float | None = None  # for the rest of the stage
     preview: np.ndarray | None = None  # (H, W, 3) uint8 grid of validation results
+    images_per_s: float = 0.0  # training photos a second over the stage so far, all processes, data included
 
 
 @dataclass
@@ -49,6 +52,9 @@ class StageState:
     epochs: int
     epochs_done: int = 0
     history: list[dict] = field(default_factory=list)  # per epoch: train and val means
+    # Runs one training step's loss computation: under DDP and bf16 autocast where the run
+    # asks for them (distributed.step_forward), else as it is.
+    forward: Callable = direct
 
 
 @dataclass
@@ -60,6 +66,7 @@ class StageData:
     device: torch.device
     grey_size: int
     seed: int = 0
+    ranks: Ranks = SINGLE  # several processes share each global batch of batch_size photos
 
     def to_net(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 batch -> grey (B, 1, S, S), ab (B, 2, 64, 64) on the device, channels-last
@@ -68,16 +75,44 @@ class StageData:
         cl = torch.channels_last
         return grey.contiguous(memory_format=cl), ab.contiguous(memory_format=cl)
 
+    @property
+    def local_batch_size(self) -> int:
+        """This process's part of each global batch."""
+        return max(1, self.batch_size // self.ranks.world)
+
+    def epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """This process's training photos for an epoch, in order, and which to flip.
+
+        One global order for the epoch (DistributedSampler's, from the seed and the epoch),
+        dealt round-robin: the k-th local batches of all processes together are the k-th
+        batch a single process would take, so any number of processes (a resumed run's
+        too) trains on the same global batches. Each photo's flip is drawn once per epoch."""
+        n = len(self.train_idx)
+        sampler = DistributedSampler(
+            range(n), self.ranks.world, self.ranks.rank, shuffle=True, seed=self.seed
+        )
+        sampler.set_epoch(epoch)
+        pos = np.fromiter(iter(sampler), dtype=np.int64)
+        gen = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+        flips = (torch.rand(n, generator=gen) < 0.5).numpy()
+        return self.train_idx[pos], flips[pos]
+
     def train_batches(self, epoch: int):
-        rng = np.random.default_rng(self.seed * 1000 + epoch)
-        return self.data.batches(self.train_idx, self.batch_size, shuffle=True, rng=rng, flip=True)
+        order, flips = self.epoch_order(epoch)
+        return self.data.batches(order, self.local_batch_size, shuffle=False, flips=flips)
+
+    @property
+    def val_shard(self) -> np.ndarray:
+        """This process's validation photos (all of them in a single-process run)."""
+        return self.val_idx[self.ranks.rank :: self.ranks.world]
 
     def val_batches(self):
-        return self.data.batches(self.val_idx, self.batch_size, shuffle=False)
+        return self.data.batches(self.val_shard, self.batch_size, shuffle=False)
 
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(len(self.train_idx) / self.batch_size))
+        per_rank = math.ceil(len(self.train_idx) / self.ranks.world)
+        return max(1, math.ceil(per_rank / self.local_batch_size))
 
 
 def cosine_lr(base: float, epoch: int, epochs: int, floor: float = 0.1) -> float:
@@ -116,19 +151,22 @@ def run_epochs(
             remaining = (state.epochs - epoch) * steps - step
             yield Progress(
                 state.name, epoch + 1, state.epochs, step, steps, epoch_means(acc, step),
-                elapsed_s=elapsed, eta_s=elapsed / done * remaining,
+                elapsed_s=elapsed, eta_s=elapsed / done * remaining, images_per_s=done * sd.batch_size / elapsed,
             )  # fmt: skip
         state.net.eval()
         with torch.no_grad():
             val, preview = validate()
+        # Every process's figures, as one process would have them over all the photos.
+        val = reduce_means(sd.ranks, val, len(sd.val_shard))
         state.epochs_done = epoch + 1
-        train_means = epoch_means(acc, steps)
+        train_means = reduce_means(sd.ranks, epoch_means(acc, steps), steps)
         state.history.append({"epoch": epoch + 1, "train": train_means, "val": val})
         elapsed = time.monotonic() - t0
         done = (epoch + 1 - first) * steps
         yield Progress(
             state.name, epoch + 1, state.epochs, steps, steps, train_means, kind="epoch", val=val,
             elapsed_s=elapsed, eta_s=elapsed / done * (state.epochs - epoch - 1) * steps, preview=preview,
+            images_per_s=done * sd.batch_size / elapsed,
         )  # fmt: skip
 
 

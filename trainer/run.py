@@ -36,10 +36,18 @@ from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
 from divcolor_gui.core.output_paths import OutputPathError, check_output_file
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
-from divcolor_gui.core.vocabulary import FEATURE_LOSSES, FEATURE_PRESETS, MDN_LOSSES, PRESETS, STAGE_ORDER
+from divcolor_gui.core.vocabulary import (
+    FEATURE_LOSSES,
+    FEATURE_PRESETS,
+    MDN_LOSSES,
+    PRECISIONS,
+    PRESETS,
+    STAGE_ORDER,
+)
 
 from .config import TrainConfig, TrainingError, resume_path
-from .data import FolderData, folder_name, scan_folder, summarize_skips
+from .data import FolderData, folder_name, scan_folder, stream_folder, summarize_skips
+from .distributed import SINGLE, Ranks, broadcast, step_forward
 from .loop import StageData, StageState
 from .methods import ALL_ROLES, Method, RunSettings, get_method
 from .output_lock import OutputLock
@@ -48,50 +56,58 @@ from .policy import check_feature_reuse, feature_net_info
 FIELD_READOUT = 64  # rank of the "field" feature loss's linear read-out, as the latent's size
 
 
-def run_training(cfg: TrainConfig):
-    """Generator of ScanProgress and loop.Progress; returns the saved model's path."""
+def run_training(cfg: TrainConfig, ranks: Ranks = SINGLE):
+    """Generator of ScanProgress and loop.Progress; returns the saved model's path.
+
+    Under torchrun every process runs this with its own `ranks` (trainer.distributed, whose
+    process group is started): rank 0 alone locks, cleans and writes the files."""
     # What "not given" means for a run that plan_run did not resolve from a model file.
     cfg = dataclasses.replace(cfg, mdn_loss=cfg.mdn_loss or "latent", end_to_end=bool(cfg.end_to_end))
     method = _check_names(cfg)
     out = Path(cfg.out)
+    if not ranks.is_main:
+        return (yield from _train(cfg, method, out, ranks))
     _check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with OutputLock(out):
         _remove_temporaries(out)
-        saved = _read_resume(resume_path(out), "cpu") if cfg.resume else {}  # read once
-        return (yield from _train(cfg, method, out, saved))
+        return (yield from _train(cfg, method, out, ranks))
 
 
-def _train(cfg: TrainConfig, method: Method, out: Path, saved: dict):
+def _train(cfg: TrainConfig, method: Method, out: Path, ranks: Ranks):
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    bundle = _open_model(cfg, out, device)
-    if _resume_is_ahead(saved.get("model"), bundle.meta):
-        atomic_save(saved["model"], out)  # the epoch a kill between the two saves cut short
-        bundle = load_model(out, device)
+    if ranks.is_main:
+        saved, bundle = _open_to_continue(cfg, out, device)
+    ranks.barrier()  # the files are as this run starts from: the other ranks read them now
+    if not ranks.is_main:
+        saved = _read_resume(resume_path(out), "cpu") if cfg.resume else {}
+        bundle = _open_model(cfg, out, device)
     _reuse_features(cfg, bundle, device)
     _reuse_vae(cfg, bundle, device)
     roles = _roles_to_train(cfg, method, bundle)
 
     grey_size = _grey_size(cfg, method, bundle)
-    data = yield from scan_folder(
-        cfg.data, size=max(64, grey_size), cache_dir=cfg.cache_dir, max_images=cfg.max_images
-    )
+    data = yield from _open_data(cfg, max(64, grey_size), ranks)
     train_idx, val_idx = data.split(cfg.val_fraction)
     if len(train_idx) < 2:
         raise TrainingError(
             f"{cfg.data}: only {len(data.files)} usable colour photos ({summarize_skips(data.skipped)}); need more to train"
         )
-    sd = StageData(data, train_idx, val_idx, cfg.batch_size, device, grey_size, seed=cfg.seed)
-    if bundle.stats is None:
-        bundle.stats = _dataset_stats(data, sd, cfg.weighting)
+    if cfg.batch_size % ranks.world:
+        raise TrainingError(
+            f"--batch-size {cfg.batch_size} does not split evenly over {ranks.world} processes"
+        )
+    sd = StageData(data, train_idx, val_idx, cfg.batch_size, device, grey_size, seed=cfg.seed, ranks=ranks)
+    if bundle.stats is None:  # one pass over the photos: rank 0 makes them, the others are told
+        bundle.stats = broadcast(ranks, _dataset_stats(data, sd, cfg.weighting) if ranks.is_main else None)
     _record_setup(bundle.meta, cfg, data, sd, device)
 
     resume_states = saved.get("states", {})  # Adam's load_state_dict moves them to the device
     retrained: set[str] = set()  # roles that moved in this run
     for role in roles:
         yield from _train_role(role, cfg, method, bundle, sd, resume_states, retrained, out)
-    if not out.exists():  # nothing left to train, but the stats or reuse changed
+    if ranks.is_main and not out.exists():  # nothing left to train, but the stats or reuse changed
         save_model(bundle, out)
     return out
 
@@ -119,6 +135,8 @@ def _check_names(cfg: TrainConfig) -> Method:
         )
     if cfg.mdn_loss not in MDN_LOSSES:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
+    if cfg.precision not in PRECISIONS:
+        raise TrainingError(f"unknown precision {cfg.precision!r}: choose from {', '.join(PRECISIONS)}")
     try:
         return get_method(cfg.method, trainable=True)
     except ValueError as e:
@@ -139,6 +157,30 @@ def _remove_temporaries(out: Path) -> None:
     for path in (out, resume_path(out)):
         for tmp in temporary_files(path):
             tmp.unlink(missing_ok=True)
+
+
+def _open_to_continue(cfg: TrainConfig, out: Path, device) -> tuple[dict, ModelBundle]:
+    """The resume file's dict (read once) and the model this run starts from, with the
+    epoch a kill between an epoch's two saves cut short put back (rank 0 only: it writes)."""
+    saved = _read_resume(resume_path(out), "cpu") if cfg.resume else {}
+    bundle = _open_model(cfg, out, device)
+    if _resume_is_ahead(saved.get("model"), bundle.meta):
+        atomic_save(saved["model"], out)
+        bundle = load_model(out, device)
+    return saved, bundle
+
+
+def _open_data(cfg: TrainConfig, size: int, ranks: Ranks):
+    """The photos: streamed from the folder (decoded as they are read), or from the cache,
+    which the processes on each machine prepare together, each decoding its share."""
+    if cfg.stream:
+        return stream_folder(cfg.data, size=size, max_images=cfg.max_images)
+    return (
+        yield from scan_folder(
+            cfg.data, size=size, cache_dir=cfg.cache_dir, max_images=cfg.max_images,
+            share=(ranks.local_rank, ranks.local_world), barrier=ranks.barrier,
+        )
+    )  # fmt: skip
 
 
 def _resume_is_ahead(model: dict | None, meta: dict) -> bool:
@@ -270,6 +312,8 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         torch=str(torch.__version__),
         method=cfg.method,
         lr=cfg.lr,
+        processes=sd.ranks.world,
+        precision=cfg.precision,
     )  # fmt: skip
     meta.setdefault("history", {})
     meta.setdefault("wall_s", {})
@@ -327,8 +371,9 @@ def _train_role(
     opt = torch.optim.Adam([p for n in trained for p in n.parameters()], lr=lr)
     _restore_optimizer(opt, resume_states.get(role), done)
     state = StageState(
-        role, trained[0], opt, epochs, epochs_done=done, history=list(meta["history"].get(role, []))
-    )
+        role, trained[0], opt, epochs, epochs_done=done, history=list(meta["history"].get(role, [])),
+        forward=step_forward(trained, sd.ranks, sd.device, cfg.precision),
+    )  # fmt: skip
     run = RunSettings(
         stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
         features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
@@ -343,7 +388,8 @@ def _train_role(
                 meta["mdn_stale"] = True  # saved with this epoch: a later run restarts the MDN
             meta["wall_s"][role] = wall_before + time.monotonic() - t_stage
             resume_states[role] = {"epochs_done": state.epochs_done, "optimizer": opt.state_dict()}
-            _save_epoch(bundle, state, resume_states, out)
+            if sd.ranks.is_main:
+                _save_epoch(bundle, state, resume_states, out)
         yield rec
     for n in trained:
         n.eval()

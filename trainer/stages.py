@@ -36,7 +36,7 @@ def train_features(
     w = stats.bin_weights.to(sd.device)
 
     def step(grey, ab):
-        loss = colornet_loss(net(grey), ab, w)
+        loss = state.forward(lambda: colornet_loss(net(grey), ab, w))
         optimizer_step(opt, loss, "feature network loss")
         return {"loss": loss.item()}
 
@@ -64,7 +64,7 @@ def _train_features_on_field(state: StageState, sd: StageData, lr: float):
     net, opt = state.net, state.optimizer
 
     def step(grey, ab):
-        loss = (net.predict_field(grey) - ab).abs().mean()
+        loss = state.forward(lambda: (net.predict_field(grey) - ab).abs().mean())
         optimizer_step(opt, loss, "feature network loss")
         return {"mae": loss.item()}
 
@@ -115,9 +115,12 @@ def train_vae(
     """Stage 1: the VAE (or the skip VAE, which also takes the grey image)."""
     net, opt = state.net, state.optimizer
 
-    def step(grey, ab):
+    def losses(grey, ab):
         pred, mu, logvar = net(ab, lab.grey_at_field_size(grey))
-        terms = vae_losses(pred, ab, mu, logvar, stats, weights)
+        return vae_losses(pred, ab, mu, logvar, stats, weights)
+
+    def step(grey, ab):
+        terms = state.forward(lambda: losses(grey, ab))
         optimizer_step(opt, terms["loss"], "VAE loss")
         return {k: v.item() for k, v in terms.items()}
 
@@ -193,9 +196,12 @@ def train_mdn(
             G = features.features(grey)
         return G, mu, logvar
 
-    def step(grey, ab):
+    def train_loss(grey, ab):
         G, mu, logvar = inputs(grey, ab, train=True)
-        value = batch_loss(grey, ab, reparameterize(mu, logvar), *net(G))
+        return batch_loss(grey, ab, reparameterize(mu, logvar), *net(G))
+
+    def step(grey, ab):
+        value = state.forward(lambda: train_loss(grey, ab))
         optimizer_step(opt, value, "MDN loss")
         return {"loss": value.item()}
 
