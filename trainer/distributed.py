@@ -88,7 +88,7 @@ def reduce_means(ranks: Ranks, means: dict[str, float], n: float) -> dict[str, f
     mean a single process would have computed over the union of the shards."""
     if not ranks.distributed or not means:
         return means
-    keys = sorted(means)
+    keys = list(means)  # the same order on every rank: the same code made them
     t = torch.tensor([means[k] * n for k in keys] + [float(n)], dtype=torch.float64)
     dist.all_reduce(t)
     total = max(t[-1].item(), 1e-12)
