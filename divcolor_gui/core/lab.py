@@ -98,6 +98,13 @@ def _inv_f(f: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(c * c * c, f - c, torch.full((), 1 / _KAPPA, dtype=f.dtype, device=f.device))
 
 
+def _inv_f_(f: torch.Tensor, c: torch.Tensor, c3: torch.Tensor) -> torch.Tensor:
+    """_inv_f in place on f, with c and c3 (f's shape) as scratch: no allocation."""
+    torch.clamp_min(f, 6 / 29, out=c)
+    torch.mul(c, c, out=c3).mul_(c)
+    return f.sub_(c).mul_(1 / _KAPPA).add_(c3)
+
+
 def _linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
     """Linear light in [0, 1] -> the sRGB curve's values in [0, 1]."""
     return torch.where(lin > 0.0031308, 1.055 * lin ** (1 / 2.4) - 0.055, 12.92 * lin)
@@ -298,10 +305,11 @@ class Recombiner:
         self._kept = self._l_terms(0, H) if keep else None
 
     def _l_terms(self, y0: int, y1: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """L / 100 and each RGB channel's Y term (3, h, W) for rows y0:y1."""
+        """L / 100 and each RGB channel's Y term (3, h, W) for rows y0:y1, the latter already
+        in the sRGB table's index units (times its last index, plus the 0.5 that rounds)."""
         g = self.L[y0:y1] / 100.0
-        y = _inv_f(g * (100 / 116) + 16 / 116).mul_(float(_WHITE[1]))
-        return g, y[None] * _XYZ_TO_RGB[:, 1].to(y).view(3, 1, 1)
+        y = _inv_f(g * (100 / 116) + 16 / 116).mul_(float(_WHITE[1]) * (len(_SRGB8) - 1))
+        return g, (y[None] * _XYZ_TO_RGB[:, 1].to(y).view(3, 1, 1)).add_(0.5)
 
     def __call__(self, ab_field: torch.Tensor) -> np.ndarray:
         H, W = self.L.shape
@@ -313,23 +321,29 @@ class Recombiner:
         coef = torch.cat([A * scale + 100 / 116, B * scale + 16 / 116])[None]  # (1, 4, n, n)
         m = _XYZ_TO_RGB.tolist()
         wx, wz = float(_WHITE[0]), float(_WHITE[2])
-        table = _SRGB8.numpy()
-        n = len(_SRGB8) - 1
+        table, n = _SRGB8, len(_SRGB8) - 1
         out = np.empty((H, W, 3), dtype=np.uint8)
+        rows = torch.from_numpy(out)  # the same memory, for torch to write into
         for y0 in range(0, H, self.rows):
             y1 = min(H, y0 + self.rows)
             g, yterm = (
                 (self._kept[0][y0:y1], self._kept[1][:, y0:y1]) if self._kept else self._l_terms(y0, y1)
             )
+            # In place from here: the 4 upsampled planes become fx, fz, then x, z, and the two
+            # spent ones serve as scratch. A fresh tensor the size of the preview costs its
+            # page faults on every call, as much as the arithmetic.
             up = _resize_rows(coef, H, W, y0, y1)  # (4, h, W)
-            x = _inv_f(torch.addcmul(up[2], up[0], g))
-            z = _inv_f(torch.addcmul(up[3], up[1], g))
-            # Each channel in its own contiguous plane (interleaved float writes cost more than
-            # the arithmetic); only the 8-bit result is interleaved, on the way out.
-            for c in range(3):
-                lin = torch.add(yterm[c], x, alpha=m[c][0] * wx).add_(z, alpha=m[c][2] * wz)
-                idx = lin.clamp_(0, 1).mul_(n).add_(0.5).to(torch.int32).cpu().numpy()
-                out[y0:y1, :, c] = np.take(table, idx)  # numpy's take: int32, no int64 copy
+            x, z, s0, s1 = up[2].addcmul_(up[0], g), up[3].addcmul_(up[1], g), up[0], up[1]
+            _inv_f_(x, s0, s1)
+            _inv_f_(z, s0, s1)
+            # Each channel computed in a contiguous plane (interleaved float arithmetic costs more);
+            # the table indices are interleaved as they are written, so that one lookup over
+            # all three (index_select: int32 indices, both cores) writes the output rows whole.
+            idx = torch.empty((y1 - y0, W, 3), dtype=torch.int32)
+            for c in range(3):  # linear light in table units: n * (Y term + X term + Z term) + 0.5
+                lin = torch.add(yterm[c], x, alpha=m[c][0] * wx * n, out=s0).add_(z, alpha=m[c][2] * wz * n)
+                idx[..., c].copy_(lin.clamp_(0.5, n + 0.5))  # truncated (as .to(int32)): rounded
+            torch.index_select(table, 0, idx.view(-1), out=rows[y0:y1].view(-1))
         return out
 
 
