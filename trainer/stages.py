@@ -4,6 +4,7 @@ generator run by `loop.run_epochs`: a `step` for one batch and a `validate` for 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -90,8 +91,11 @@ def fit_decoder_proxy(vae: nn.Module, sd: StageData, n: int = 4096) -> LinearDec
     if vae.needs_grey:
         return None
     zs, fields = [], []
+    # The same photos in every process of a distributed run (one seeded draw), so that all
+    # choose their winners through the same stand-in.
+    order = np.random.default_rng(sd.seed).permutation(sd.train_idx)[:n]
     with torch.no_grad():
-        for x in sd.train_batches(0):
+        for x in sd.data.batches(order, sd.batch_size, shuffle=False):
             grey, ab = sd.to_net(x)
             mu, logvar = vae.encode(ab)
             for z in (mu, reparameterize(mu, logvar)):
