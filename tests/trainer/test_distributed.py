@@ -236,3 +236,16 @@ def test_two_processes_stream_a_folder_without_caching_it(photo_folder, env, tmp
     assert meta["progress"] == {"features": 1, "vae": 1, "mdn": 1}
     assert meta["skipped"] == {"not a photo": 1, "greyscale": 1, "unreadable": 1}
     assert not (Path(env["DIVCOLOR_HOME"]) / "cache").exists()
+
+
+@pytest.mark.parametrize("method", ["cvae", "cgan"])
+def test_two_processes_train_the_baselines(photo_folder, env, tmp_path, method):
+    """Every method under DDP, the cGAN's two forwards and backwards a step included."""
+    out = tmp_path / "m.pt"
+    args = ["--data", photo_folder.root, "--out", out, "--epochs", "1,2,1", "--method", method, *TRAIN]
+    proc = _torchrun(2, args, env)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    meta = load_model(out, "cpu").meta
+    assert meta["method"] == method and meta["processes"] == 2
+    assert all(np.isfinite(v) for h in _val_history(out).values() for e in h for v in e.values())
