@@ -95,7 +95,7 @@ def test_without_any_model_the_app_says_so_and_still_opens_photos(
     with qtbot.waitSignal(tab.photo_opened, timeout=WAIT):
         tab.open_path(grey_photo_path)
     assert tab.preview.view.has_image() and tab.strip.components == []
-    assert not w.export_action.isEnabled()
+    assert not w.export_action.isEnabled() and not tab.hint_tool.toggle_action.isEnabled()
     # A model appears (the Trainer tab saved one): the picker refreshes and it colorizes.
     target = home / "models" / "tiny.pt"
     shutil.copy(tiny_model_file, target)
@@ -103,6 +103,7 @@ def test_without_any_model_the_app_says_so_and_still_opens_photos(
         w.trainer.model_saved.emit(str(target)) if hasattr(w.trainer, "model_saved") else tab.refresh_models()
     assert not tab.notice.isVisible() and tab.model_picker.currentText() == "tiny (yours)"
     assert len(tab.strip.components) == tab.colorizer.mdn.cfg.n_components
+    assert tab.hint_tool.toggle_action.isEnabled()  # the photo, shown before, can now be hinted
 
 
 def test_placeholder_when_the_trainer_tab_is_missing(qtbot, home_with_model, monkeypatch):

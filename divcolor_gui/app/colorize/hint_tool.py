@@ -97,6 +97,11 @@ class HintTool(QObject):
     def is_active(self) -> bool:
         return self.toggle_action.isChecked()
 
+    @property
+    def has_photo(self) -> bool:
+        """Whether there is a photo to hint (set_photo was given its size)."""
+        return self._size is not None
+
     def set_active(self, on: bool) -> None:
         self.toggle_action.setChecked(on and self._size is not None)
 

@@ -415,7 +415,10 @@ class ColorizeTab(QWidget):
         self.preview.view.set_image(r.preview, photo_width=r.photo.size[0], fit=new_photo)
         self.solver.set_target(self.colorizer, a, self.settings["thumb_side"], self.preview_side())
         note = ""
-        if new_photo:  # its hints from the sidecar beside it; the same photo keeps its hints
+        # A new photo brings the hints saved beside it; the same photo, analysed again (another
+        # model), keeps its hints, unless it was first shown with no model to hint with (a photo
+        # opened while the model loads, as `divcolor gui PHOTO` does at start).
+        if new_photo or not self.hint_tool.has_photo:
             hints, note = self._sidecar_hints(r.photo)
             with QSignalBlocker(self.hint_tool):
                 self.hint_tool.set_photo(r.photo.size, hints)
