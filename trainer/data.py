@@ -72,22 +72,36 @@ class FolderData:
     ) -> Iterator[torch.Tensor]:
         """(B, 3, S, S) uint8 batches; random horizontal flips when `flip`, or those that
         `flips` (one bool per index, in the order given) says."""
-        order = rng.permutation(indices) if shuffle and rng is not None else indices
-        for i in range(0, len(order), batch_size):
-            chunk = order[i : i + batch_size]
-            if flips is not None:
-                m = torch.from_numpy(np.asarray(flips[i : i + batch_size], dtype=bool))
-            elif flip and rng is not None:
-                m = torch.from_numpy(rng.random(len(chunk)) < 0.5)
-            else:
-                m = None
-            sort = np.argsort(chunk, kind="stable")  # sorted reads are kinder to the disk
-            chunk = chunk[sort]
+        for chunk, m in batch_plan(indices, batch_size, shuffle, rng, flip, flips):
             x = torch.from_numpy(np.ascontiguousarray(self.images[chunk])).permute(0, 3, 1, 2)
-            if m is not None:
-                m = m[torch.from_numpy(sort)]
-                x[m] = x[m].flip(-1)
+            m = torch.from_numpy(m)
+            x[m] = x[m].flip(-1)
             yield x
+
+
+def batch_plan(
+    indices: np.ndarray,
+    batch_size: int,
+    shuffle: bool,
+    rng: np.random.Generator | None = None,
+    flip: bool = False,
+    flips: np.ndarray | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The batches' (indices, flip flags) as FolderData.batches and StreamedFolder.batches
+    take them: shuffled by `rng` when asked, flipped at random (`flip`) or as `flips` says
+    (one bool per index, in the order given); each batch's indices sorted, their flags with
+    them (sorted reads are kinder to the disk)."""
+    order = rng.permutation(indices) if shuffle and rng is not None else indices
+    for i in range(0, len(order), batch_size):
+        chunk = np.asarray(order[i : i + batch_size])
+        if flips is not None:
+            m = np.asarray(flips[i : i + batch_size], dtype=bool)
+        elif flip and rng is not None:
+            m = rng.random(len(chunk)) < 0.5
+        else:
+            m = np.zeros(len(chunk), dtype=bool)
+        sort = np.argsort(chunk, kind="stable")
+        yield chunk[sort], m[sort]
 
 
 def split_by_path(files: list[str], val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -451,18 +465,8 @@ class StreamedFolder:
         found unusable (a batch left empty repeats the one before; skipped if first). The shuffle and the flips are all
         drawn from `rng` before the first batch, in FolderData's order of draws, since
         the loader reads ahead of the caller."""
-        order = rng.permutation(indices) if shuffle and rng is not None else indices
-        chunks = []
-        for i in range(0, len(order), batch_size):
-            chunk = np.asarray(order[i : i + batch_size])
-            if flips is not None:
-                m = np.asarray(flips[i : i + batch_size], dtype=bool)
-            elif flip and rng is not None:
-                m = rng.random(len(chunk)) < 0.5
-            else:
-                m = np.zeros(len(chunk), dtype=bool)
-            sort = np.argsort(chunk, kind="stable")  # rows in index order, as from the cache
-            chunks.append((chunk[sort], m[sort]))  # arrays: a few bytes a photo, however many
+        # arrays: a few bytes a photo, however many
+        chunks = list(batch_plan(indices, batch_size, shuffle, rng, flip, flips))
         loader = torch.utils.data.DataLoader(
             _StreamedPhotos(self.root, self.files, self.size),
             batch_sampler=self._known_usable(chunks),
