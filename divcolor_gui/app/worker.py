@@ -11,6 +11,13 @@ between yields and the generator is closed there, never inside a torch step
     thread = start_worker(worker)
     ...
     worker.cancel()            # returns at once; `cancelled` follows at the next step
+
+Who deletes what, and where: a worker's last act is to move back to the thread that made it
+(the GUI thread), and its owner drops it there once the thread's `finished` has arrived; the
+QThread is deleted in the GUI thread too (deleteLater). Nothing with a Python wrapper is ever
+deleted in the worker's thread as it ends: that needs the GIL there while the GUI thread, which
+holds it, may be waiting on the ending thread (the deadlock and the crash in shiboken's destroy
+that `worker.deleteLater` on `finished` gave, about one test run in twenty).
 """
 
 from __future__ import annotations
@@ -34,12 +41,19 @@ class Worker(QObject):
         super().__init__()
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._cancel = threading.Event()
+        self._home = QThread.currentThread()  # where it goes back to when done
 
     def cancel(self) -> None:
         self._cancel.set()
 
     @Slot()
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.moveToThread(self._home)  # its owner deletes it there (see the module's note)
+
+    def _run(self) -> None:
         try:
             result = self._fn(*self._args, **self._kwargs)
             if inspect.isgenerator(result):
@@ -65,14 +79,14 @@ class Worker(QObject):
 def start_worker(worker: Worker, parent: QObject | None = None) -> QThread:
     """Run `worker` on a new QThread that quits and cleans up when the worker ends.
 
-    Keep a reference to the returned thread (and the worker) until it finishes.
+    Keep a reference to the returned thread and to the worker until the thread's `finished`
+    has arrived in your thread: then drop them (tasks.TaskRunner does this for you).
     """
     thread = QThread(parent)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
     for sig in (worker.finished, worker.failed, worker.cancelled):
         sig.connect(thread.quit)
-    thread.finished.connect(worker.deleteLater)
-    thread.finished.connect(thread.deleteLater)
+    thread.finished.connect(thread.deleteLater)  # in the GUI thread; the worker is its owner's to drop
     thread.start()
     return thread
