@@ -4,12 +4,17 @@
 - divcolor_gui/core imports neither Qt nor the trainer nor the app;
 - trainer/ imports no Qt and not the app;
 - divcolor_gui/app/widgets imports neither tab (divcolor_gui.app.colorize, .trainer);
-- divcolor_gui/app holds only Qt code: each module imports PySide6 or pyqtgraph itself.
+- divcolor_gui/app holds only Qt code: each module imports PySide6 or pyqtgraph itself;
+
+and one rule of the running app: its window paints before torch is imported.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,3 +101,50 @@ def test_app_holds_only_qt_code():
         if not any(is_under(n, "PySide6", "pyqtgraph") for n in names):
             bad.append(f"{p.relative_to(REPO)} imports neither PySide6 nor pyqtgraph ({', '.join(names)})")
     assert not bad, "Qt-free code belongs in divcolor_gui/core or trainer/, not the app:\n" + "\n".join(bad)
+
+
+# The window as `divcolor gui` builds it, shown and painted; then which torch modules are loaded.
+WINDOW_BEFORE_TORCH = """
+import sys
+from PySide6.QtCore import QEvent, QObject
+from divcolor_gui.app.application import make_app
+app = make_app()
+from divcolor_gui.app.main_window import MainWindow
+from divcolor_gui.core.settings import Settings
+
+class Paints(QObject):
+    n = 0
+
+    def eventFilter(self, obj, event):
+        self.n += event.type() == QEvent.Type.Paint
+        return False
+
+w = MainWindow(Settings(persist=False), remember_geometry=False)
+paints = Paints()
+w.installEventFilter(paints)
+w.show()
+app.processEvents()
+assert paints.n, "the window was not painted"
+assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["Colorize", "Trainer"]
+assert type(w.trainer).__name__ == "TrainerTab", w.trainer
+print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+w.close()
+"""
+
+
+def test_the_window_paints_before_torch_is_imported(tmp_path):
+    """torch takes a second or more to import: the main window is built and painted without
+    it, and torch (with the model) loads after that (app/main_window.py). Any module of the
+    app importing a torch-using module at its top breaks this."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(QT_QPA_PLATFORM="offscreen", DIVCOLOR_HOME=str(tmp_path))
+    r = subprocess.run(
+        [sys.executable, "-c", WINDOW_BEFORE_TORCH],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]", "torch was imported before the window showed"

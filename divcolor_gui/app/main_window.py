@@ -1,12 +1,18 @@
 """The main window: menus, the Colorize and Trainer tabs, and the status bar. It only wires
 the tabs together; each tab does its own work. Built by small `_setup_*` methods, one per
-part, in the order __init__ lists them."""
+part, in the order __init__ lists them.
+
+torch (a second or more to import) loads after the window has painted: the tabs are built
+without it (`defer_setup`), and once the window is on the screen a worker imports torch and
+the modules that use it and finds out whether CUDA works; then the tabs finish setting up
+(the Colorize tab loads its model, in a worker of its own)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -14,14 +20,38 @@ from divcolor_gui.core.resources import user_config_dir
 from divcolor_gui.core.settings import Settings
 
 from .colorize import ColorizeTab
+from .tasks import TaskRunner
+from .worker import Worker
 
 DEFAULT_SIZE = (1280, 820)
+# What the warm-up worker imports, so that the GUI thread finds them loaded: the modules of
+# the core that need torch, and the trainer's (which import the rest of it).
+TORCH_MODULES = ("divcolor_gui.core.colorizer", "divcolor_gui.core.jobs", "divcolor_gui.core.hints")
+TRAINER_MODULES = ("trainer.app_jobs", "trainer.policy", "trainer.run")
+PAINT_WAIT_MS = 2000  # a shown window that has not painted by then loads torch all the same
+
+
+def load_torch(modules: tuple[str, ...], cuda: bool | None) -> bool:
+    """The warm-up worker's job: import `modules` (torch with them) and say whether CUDA
+    works here (`cuda`, when already known)."""
+    for name in modules:
+        importlib.import_module(name)
+    if cuda is None:
+        from divcolor_gui.core.device import cuda_works
+
+        cuda = cuda_works()
+    return cuda
 
 
 def _trainer_tab(parent: QWidget) -> QWidget:
     """The Trainer tab when its module is installed, otherwise a label saying so."""
     try:
         from .trainer import TrainerTab
+
+        # The trainer's own modules load with torch, after the window shows; whether they
+        # are there at all is known now.
+        if importlib.util.find_spec(TRAINER_MODULES[0]) is None:
+            raise ModuleNotFoundError(f"No module named {TRAINER_MODULES[0]!r}")
     except ImportError as e:
         label = QLabel(
             f"The trainer is not available in this build ({e}).\nUse `divcolor train` instead.", parent
@@ -29,7 +59,7 @@ def _trainer_tab(parent: QWidget) -> QWidget:
         label.setWordWrap(True)
         label.setMargin(24)
         return label
-    return TrainerTab(parent)
+    return TrainerTab(parent, defer_setup=True)
 
 
 class MainWindow(QMainWindow):
@@ -44,6 +74,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.setWindowTitle("divcolor")
         self._remember_geometry = remember_geometry
+        self._setup_torch_loading(cuda)
         self._setup_tabs(model_override, cuda)
         self._setup_status_bar()
         self._setup_menus()
@@ -52,10 +83,65 @@ class MainWindow(QMainWindow):
         if settings.problem:
             self.statusBar().showMessage(f"Settings ignored: {settings.problem}", 15_000)
 
+    # ------------------------------------------------------------------ torch, after the first paint
+    def _setup_torch_loading(self, cuda: bool | None) -> None:
+        self._cuda = cuda
+        self._painted = False
+        self._waited_for_paint = False
+        self._torch_started = False
+        self._closed = False
+        self.runner = TaskRunner(self)
+        # Fires once the event loop runs (then a window not shown, like the self-test's,
+        # loads torch at once), and again just after the first paint.
+        self._torch_timer = QTimer(self)
+        self._torch_timer.setSingleShot(True)
+        self._torch_timer.timeout.connect(self._on_torch_timer)
+        self._torch_timer.start(0)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self._torch_timer.start(0)  # once this paint is done
+
+    def _on_torch_timer(self) -> None:
+        if self.isVisible() and not self._painted and not self._waited_for_paint:
+            self._waited_for_paint = True
+            self._torch_timer.start(PAINT_WAIT_MS)  # paintEvent comes first, normally
+            return
+        self._load_torch()
+
+    def _load_torch(self) -> None:
+        if self._torch_started or self._closed:
+            return
+        self._torch_started = True
+        self._torch_timer.stop()
+        modules = TORCH_MODULES + (TRAINER_MODULES if hasattr(self.trainer, "finish_setup") else ())
+        worker = Worker(load_torch, modules, self._cuda)
+        worker.finished.connect(self._on_torch_loaded)
+        worker.failed.connect(self._on_torch_failed)
+        self.runner.start(worker)
+
+    def _on_torch_loaded(self, cuda: bool) -> None:
+        if self._closed:
+            return
+        self.colorize.finish_setup(cuda)
+        finish = getattr(self.trainer, "finish_setup", None)
+        if callable(finish):
+            finish(cuda)
+
+    def _on_torch_failed(self, message: str, _trace: str) -> None:
+        if self._closed:
+            return
+        self.statusBar().showMessage(f"Cannot load torch: {message}", 15_000)
+        # Without torch its model load fails in turn and says why, in a box; the trainer's
+        # settings stay disabled.
+        self.colorize.finish_setup(False)
+
     # ------------------------------------------------------------------ tabs
     def _setup_tabs(self, model_override: str | None, cuda: bool | None) -> None:
         self.tabs = QTabWidget(self)
-        self.colorize = ColorizeTab(self.settings, model_override, self, cuda=cuda)
+        self.colorize = ColorizeTab(self.settings, model_override, self, cuda=cuda, defer_setup=True)
         self.trainer = _trainer_tab(self)
         self.tabs.addTab(self.colorize, "Colorize")
         self.tabs.addTab(self.trainer, "Trainer")
@@ -221,6 +307,7 @@ class MainWindow(QMainWindow):
         if callable(confirm) and not confirm():
             event.ignore()
             return
+        self._closed = True
         if self._remember_geometry:
             store = self._geometry_store()
             store.setValue("geometry", self.saveGeometry())
@@ -230,4 +317,5 @@ class MainWindow(QMainWindow):
         stop = getattr(self.trainer, "shutdown", None)
         if callable(stop):
             stop()
+        self.runner.shutdown()  # a torch import under way is waited for
         super().closeEvent(event)

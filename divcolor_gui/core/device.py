@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .vocabulary import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    import torch
 
 
 def cuda_works() -> bool:
     """True only when CUDA is present and a tiny kernel actually runs."""
+    # torch is imported here, not above: the app imports this module before its window shows,
+    # and torch loads after that (divcolor_gui/app/main_window.py).
+    import torch
+
     if not torch.cuda.is_available():
         return False
     try:
@@ -19,6 +26,8 @@ def cuda_works() -> bool:
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    import torch
+
     if isinstance(name, torch.device):
         return name
     name = (name or "auto").lower()

@@ -27,8 +27,6 @@ def test_bench_writes_the_agreed_keys(tiny_model_file, tmp_path, monkeypatch, ca
     assert rec["model"] == "tiny" and rec["device"] == "cpu"
     for k in bench.KEYS:
         assert isinstance(rec[k], float) and rec[k] > 0, k
-    assert rec["decode_ms"] < rec["preview_ms"]
-    assert rec["hint_ms"] < rec["hint_setup_ms"]  # the set-up linearises; an edit only solves
     table = capsys.readouterr().out
     assert "updates/s at 1024 px" in table and "400x300" in table
 

@@ -16,20 +16,33 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from divcolor_gui.core.colorizer import Analysis, Colorizer
-from divcolor_gui.core.jobs import preview_job
 from divcolor_gui.core.messages import one_line
 
 from ..tasks import TaskRunner
 from ..worker import Worker
 
+if TYPE_CHECKING:
+    from divcolor_gui.core.colorizer import Analysis, Colorizer
+    from divcolor_gui.core.jobs import PreviewResult
+
 # How long the idle worker waits for a request before it yields control back to its
 # Worker, which is where a cancel (closing the window) is noticed.
 HEARTBEAT_S = 0.2
+
+
+def preview_job(
+    colorizer: Colorizer, analysis: Analysis, z: np.ndarray, max_side: int, token: int
+) -> PreviewResult:
+    """core.jobs.preview_job, imported when a decode first runs (in the decode worker), not
+    with this module: torch, which core.jobs needs, loads after the window shows."""
+    from divcolor_gui.core.jobs import preview_job as job
+
+    return job(colorizer, analysis, z, max_side, token)
 
 
 @dataclass

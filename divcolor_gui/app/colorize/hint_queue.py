@@ -17,16 +17,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PySide6.QtCore import QObject, Signal
-
-from divcolor_gui.core.colorizer import Analysis, Colorizer
-from divcolor_gui.core.hints import Hint, HintedMode, HintSolver
 
 from ..tasks import TaskRunner
 from .decode_queue import LatestOnlyQueue
+
+if TYPE_CHECKING:
+    import torch
+
+    from divcolor_gui.core.colorizer import Analysis, Colorizer
+    from divcolor_gui.core.hints import Hint, HintedMode, HintSolver
 
 
 class _SolverBox:
@@ -40,6 +43,10 @@ class _SolverBox:
 
     def get(self) -> HintSolver:
         if self._solver is None:
+            # Imported here, not at the top: torch (which core.hints needs) loads after the
+            # window shows, and this runs in the solve worker.
+            from divcolor_gui.core.hints import HintSolver
+
             t0 = time.perf_counter()
             self._solver = HintSolver(self.colorizer, self.analysis)
             self.setup_s = time.perf_counter() - t0
@@ -97,6 +104,8 @@ class HintedColorizer:
         self.colorizer, self.correct = colorizer, correct
 
     def decode(self, z, analysis: Analysis | None = None) -> torch.Tensor:
+        import torch
+
         fields = self.colorizer.decode(z, analysis)
         with torch.inference_mode():
             return self.correct(fields)
@@ -108,6 +117,8 @@ class HintedColorizer:
 def hinted_analysis(analysis: Analysis, modes: list[HintedMode]) -> Analysis:
     """The analysis with the hinted modes in place of its components: their latents as the
     means, ranked as solved, each with the weight of the component it started from."""
+    import torch
+
     return dataclasses.replace(
         analysis,
         means=torch.stack([m.z for m in modes]).float(),

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QWidget
 
-from divcolor_gui.core.hints import Hint, make_hint
-
 from ..widgets import ImageView
 from .hint_color_dialog import HintColorDialog
 from .hint_marker import RADIUS_PX, HintMarker
+
+if TYPE_CHECKING:
+    from divcolor_gui.core.hints import Hint
 
 HIT_PX = RADIUS_PX + 5  # a press this close to a hint (screen pixels) takes that hint
 DRAG_PX = 3  # a press that moves further than this is a drag, not a click
@@ -197,6 +199,10 @@ class HintTool(QObject):
                 pending.scene().removeItem(pending)
         if not color:
             return False
+        # core.hints is imported where a hint is made, not at the top: it needs torch, which
+        # loads after the window shows.
+        from divcolor_gui.core.hints import make_hint
+
         hint = make_hint(x, y, color)
         self.stack.push(_SetHints(self, self.hints, [*self.hints, hint], "Add hint", len(self.hints)))
         self.message.emit(f"Hint {len(self.hints)}: {color} at ({x:g}, {y:g})")
@@ -207,6 +213,8 @@ class HintTool(QObject):
         color = self.choose_color(h.x, h.y, h.color)
         if not color or color.lower() == h.color:
             return False
+        from divcolor_gui.core.hints import make_hint
+
         after = list(self.hints)
         after[i] = make_hint(h.x, h.y, color, h.radius)
         self.stack.push(_SetHints(self, self.hints, after, "Recolour hint", i))
@@ -274,6 +282,8 @@ class HintTool(QObject):
         if not self._dragging and (pos - start).manhattanLength() <= DRAG_PX:
             return True
         self._dragging = True
+        from divcolor_gui.core.hints import make_hint
+
         x, y = self._clamped_point(pos)
         h = before[hit]
         moved = list(self.hints)

@@ -1,10 +1,15 @@
 """The Colorize tab: open a photo, see its ranked colorizations, give colour hints, explore
 the latent space live, export. It wires the panels together; the slow steps are functions in
-divcolor_gui/core/jobs.py run by workers (app/worker.py), so the window never waits on torch."""
+divcolor_gui/core/jobs.py run by workers (app/worker.py), so the window never waits on torch.
+
+torch itself loads after the window shows: the core modules that need it are imported where
+they are used, and built with `defer_setup` the tab lists CUDA and loads the model only in
+`finish_setup`, which the main window calls once torch has loaded."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
@@ -22,11 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from divcolor_gui.core import jobs
-from divcolor_gui.core.colorizer import Analysis, Colorizer
-from divcolor_gui.core.hints import Hint, HintError, check_hints, load_hints, save_hints, sidecar_path
 from divcolor_gui.core.latent_space import LatentSpace
-from divcolor_gui.core.photo import PHOTO_SUFFIXES, Photo
 from divcolor_gui.core.resources import available_models, user_models_dir
 from divcolor_gui.core.settings import Settings
 
@@ -40,6 +41,12 @@ from .hint_tool import HintTool
 from .latent_explorer import LatentExplorer
 from .preview_panel import PreviewPanel
 from .thumbnail_strip import ThumbnailStrip
+
+if TYPE_CHECKING:
+    from divcolor_gui.core import jobs
+    from divcolor_gui.core.colorizer import Analysis, Colorizer
+    from divcolor_gui.core.hints import Hint
+    from divcolor_gui.core.photo import Photo
 
 # Above this many pixels a full-resolution render takes long enough to deserve a dialog.
 PROGRESS_PIXELS = 4_000_000
@@ -64,7 +71,11 @@ class ColorizeTab(QWidget):
         model_override: str | None = None,
         parent: QWidget | None = None,
         cuda: bool | None = None,
+        defer_setup: bool = False,
     ):
+        """`cuda`: whether CUDA works here (None: find out). `defer_setup`: finding that out
+        and loading the model wait for `finish_setup` (the main window calls it once torch
+        has loaded); until then the model counts as loading, and a photo asked for waits."""
         super().__init__(parent)
         self.settings = settings
         self.show_errors = True  # False in --screenshot / --self-test runs: nobody to click OK
@@ -98,7 +109,14 @@ class ColorizeTab(QWidget):
         self._export_dialog: QProgressDialog | None = None
         self._export_clipboard = False
         self.last_decode_s = 0.0
+        self._setup_done = False
+        self._pending_open: Photo | str | Path | None = None  # asked for before finish_setup
 
+        if cuda is None and not defer_setup:
+            # Imported here, not at the top: it needs torch, which loads after the window shows.
+            from divcolor_gui.core.device import cuda_works
+
+            cuda = cuda_works()
         self._cuda = cuda
         self._build()
         self.setAcceptDrops(True)
@@ -136,7 +154,24 @@ class ColorizeTab(QWidget):
             self.model_picker.setCurrentIndex(0)
         self._update_no_model_notice()
         if self.model_picker.has_models():
+            self._load_model()  # waits for finish_setup when deferred
+        if not defer_setup:
+            self.finish_setup(bool(cuda))
+
+    def finish_setup(self, cuda: bool) -> None:
+        """What needs torch, once it has loaded: list CUDA where it works (`cuda`), load the
+        model, open the photo asked for meanwhile."""
+        if self._setup_done:
+            return
+        self._setup_done = True
+        if self.device_picker.set_cuda(cuda):
+            self.device_picker.select(self.settings["device"])  # which may be CUDA
+        if self._model_loading:  # the model to load, as the picker has it now
+            self._model_loading = False
             self._load_model()
+        if self._pending_open is not None:
+            source, self._pending_open = self._pending_open, None
+            self._start_open(source)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -259,9 +294,11 @@ class ColorizeTab(QWidget):
         path = self.model_picker.current_path()
         if path is None:
             return
-        self._model_token += 1
         self._model_loading = True
         self.status_changed.emit("model", f"model: loading {path.stem}…")
+        if not self._setup_done:
+            return  # finish_setup loads it
+        self._model_token += 1
         worker = Worker(_load_colorizer, path, self.device_picker.device(), self._model_token)
         worker.finished.connect(self._on_model_loaded)
         worker.failed.connect(self._on_model_failed)
@@ -291,6 +328,8 @@ class ColorizeTab(QWidget):
 
     # ------------------------------------------------------------------ photos
     def open_dialog(self) -> None:
+        from divcolor_gui.core.photo import PHOTO_SUFFIXES
+
         start = self.settings["last_open_dir"] or str(Path.home())
         patterns = " ".join(f"*{s}" for s in PHOTO_SUFFIXES)
         path, _ = QFileDialog.getOpenFileName(
@@ -307,6 +346,11 @@ class ColorizeTab(QWidget):
         self._start_open(path)
 
     def _start_open(self, source: Photo | str | Path) -> None:
+        if not self._setup_done:
+            self._pending_open = source  # finish_setup opens the latest one asked for
+            return
+        from divcolor_gui.core import jobs
+
         self._photo_token += 1
         self._inflight = source
         colorizer = None if self._model_loading else self.colorizer
@@ -417,6 +461,8 @@ class ColorizeTab(QWidget):
     def more_like_this(self) -> None:
         if self.space is None or self.colorizer is None or self.result is None:
             return
+        from divcolor_gui.core import jobs
+
         self._samples_token += 1
         worker = Worker(
             jobs.samples_job, self.latent_colorizer, self.latents, self.component,
@@ -532,6 +578,8 @@ class ColorizeTab(QWidget):
     def _sidecar_hints(self, photo: Photo) -> tuple[list[Hint], str]:
         """The hints saved beside the photo, if any, and a note for the status line (a bad
         file is one line there, never a box)."""
+        from divcolor_gui.core.hints import HintError, check_hints, load_hints, sidecar_path
+
         path = sidecar_path(photo.path) if photo.path is not None else None
         if path is None or not path.is_file():
             return [], ""
@@ -545,6 +593,8 @@ class ColorizeTab(QWidget):
     def _save_sidecars(self, exported: list[Path]) -> str:
         """The export's hints beside each exported file and beside the photo (so they reload
         with it); '' or one line saying what could not be written."""
+        from divcolor_gui.core.hints import save_hints, sidecar_path
+
         hints = self._export_hints
         targets = [sidecar_path(p) for p in exported]
         if self.photo is not None and self.photo.path is not None:
@@ -593,6 +643,8 @@ class ColorizeTab(QWidget):
         """Save the shown result at full resolution; the save dialog asks before overwriting."""
         if not self.can_export() or self._exporting:
             return
+        from divcolor_gui.core import jobs
+
         suggested = self._export_dir() / jobs.suggest_name(self.photo.path, ".png")
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export colorization", str(suggested), EXPORT_FILTERS
@@ -618,6 +670,8 @@ class ColorizeTab(QWidget):
         """The top-k components at full resolution into a folder; asks before overwriting."""
         if self.result is None or self.result.analysis is None or self._exporting:
             return
+        from divcolor_gui.core import jobs
+
         folder = QFileDialog.getExistingDirectory(
             self, "Export the top colorizations to", str(self._export_dir())
         )
@@ -653,6 +707,8 @@ class ColorizeTab(QWidget):
     def copy_to_clipboard(self) -> None:
         if not self.can_export() or self._exporting:
             return
+        from divcolor_gui.core import jobs
+
         worker = Worker(jobs.render_full_job, self.colorizer, self.photo, self.field)
         self._run_export(worker, "Rendering for the clipboard…", 0, cancellable=False, clipboard=True)
 
@@ -748,4 +804,6 @@ class ColorizeTab(QWidget):
 
 
 def _load_colorizer(path: Path, device: str, token: int) -> tuple[int, Colorizer]:
+    from divcolor_gui.core.colorizer import Colorizer
+
     return token, Colorizer.load(path, device)

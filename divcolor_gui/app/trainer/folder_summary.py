@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEventLoop, Qt, QThread, Signal
@@ -20,11 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trainer.app_jobs import QUICK_LOOK, FolderSurvey, survey_folder
-from trainer.data import ScanProgress
-
 from ..images import to_pixmap
 from ..worker import Worker, start_worker
+
+if TYPE_CHECKING:
+    from trainer.app_jobs import FolderSurvey
 
 THUMB_SIDE = 46
 REASON_WORDS = {
@@ -59,7 +60,6 @@ class FolderSummary(QWidget):
         self.browse_button = QPushButton("Choose…")
         self.browse_button.clicked.connect(self._browse)
         self.quick_button = QPushButton("Quick look")
-        self.quick_button.setToolTip(f"Check the first {QUICK_LOOK} photos: a few seconds")
         self.quick_button.clicked.connect(lambda: self.scan(full=False))
         self.full_button = QPushButton("Full scan")
         self.full_button.setToolTip(
@@ -131,6 +131,13 @@ class FolderSummary(QWidget):
             self.scan(full=False)
         self._update_buttons()
 
+    def finish_setup(self) -> None:
+        """What needs the trainer's modules, which import torch: loaded after the window
+        shows (the Trainer tab calls this then)."""
+        from trainer.app_jobs import QUICK_LOOK
+
+        self.quick_button.setToolTip(f"Check the first {QUICK_LOOK} photos: a few seconds")
+
     # ------------------------------------------------------------------ scanning
 
     def is_busy(self) -> bool:
@@ -140,6 +147,8 @@ class FolderSummary(QWidget):
         folder = self.folder()
         if folder is None or not folder.is_dir() or self.is_busy():
             return
+        from trainer.app_jobs import QUICK_LOOK, survey_folder
+
         preset, base = self._training_shape()
         self._full = full
         worker = Worker(survey_folder, folder, None if full else QUICK_LOOK, preset, base)
@@ -173,6 +182,8 @@ class FolderSummary(QWidget):
         self._on_thread_finished()
 
     def _on_progress(self, rec: object) -> None:
+        from trainer.data import ScanProgress
+
         if isinstance(rec, ScanProgress):
             self.progress.setRange(0, max(rec.total, 1))
             self.progress.setValue(rec.done)

@@ -5,6 +5,7 @@ per epoch). The y axis is logarithmic because the VAE's terms differ by 1000x.""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
@@ -12,7 +13,9 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 import pyqtgraph as pg  # isort: skip  (after PySide6, so it picks that binding)
 
 from divcolor_gui.core.vocabulary import STAGE_ORDER, stage_title
-from trainer.loop import Progress
+
+if TYPE_CHECKING:
+    from trainer.loop import Progress
 
 # Fixed colours per term, so "hist" is the same colour in every run.
 COLOURS = {

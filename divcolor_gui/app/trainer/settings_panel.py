@@ -1,10 +1,15 @@
 """The Trainer tab's settings: name, base model, preset, epochs, batch, device, and
-an Advanced section with the loss weights."""
+an Advanced section with the loss weights.
+
+What needs the trainer's modules (they import torch, which loads after the window shows)
+waits for `finish_setup`: the defaults of a training, the loss weights' rows, CUDA in the
+device list and what a base model's feature network needs. Until then the panel is disabled."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -22,15 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from divcolor_gui.core.checkpoint import ModelFileError
-from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.model_files import name_problem
 from divcolor_gui.core.resources import DEFAULT_MODEL, available_models, bundled_models_dir
 from divcolor_gui.core.vocabulary import DEFAULT_PRESET, MDN_LOSSES, PRESETS, STAGE_ORDER, STAGE_TITLES
-from trainer.policy import base_model_info, preset_for_base
-from trainer.run import TrainConfig
 
 from ..widgets import Collapsible, DevicePicker
+
+if TYPE_CHECKING:
+    from trainer.run import TrainConfig
 
 PRESET_HINTS = {
     "tiny": "tiny: seconds per epoch, for trying things out; poor colours",
@@ -61,6 +65,7 @@ class TrainerSettingsPanel(QWidget):
         self._base_cache: dict[tuple[str, float], object] = {}  # (path, mtime) -> FeatureNetInfo | error text
         self._name_edited = False
         self._has_models = False
+        self._ready = False  # finish_setup has run
 
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("my-photos")
@@ -97,14 +102,14 @@ class TrainerSettingsPanel(QWidget):
         self.preset_combo.setCurrentIndex(PRESETS.index(DEFAULT_PRESET))
         self.preset_combo.currentIndexChanged.connect(self._emit_changed)
 
-        defaults = TrainConfig(data=Path(), out=Path())
+        # The values of the epochs, the batch and the learning rate are the defaults of a
+        # TrainConfig, set by finish_setup.
         self.epoch_spins: dict[str, QSpinBox] = {}
         epochs_row = QHBoxLayout()
         epochs_row.setContentsMargins(0, 0, 0, 0)
         for stage in STAGE_ORDER:
             spin = QSpinBox()
             spin.setRange(1, 1000)
-            spin.setValue(defaults.epochs[stage])
             spin.setPrefix({"features": "features ", "vae": "VAE ", "mdn": "MDN "}[stage])
             spin.setToolTip(f"Epochs (passes over your photos) of the {STAGE_TITLES[stage]} stage")
             spin.valueChanged.connect(self._emit_changed)
@@ -113,29 +118,17 @@ class TrainerSettingsPanel(QWidget):
 
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(2, 1024)
-        self.batch_spin.setValue(defaults.batch_size)
         self.batch_spin.setToolTip("Photos per step; lower it if a GPU runs out of memory")
         self.batch_spin.valueChanged.connect(self._emit_changed)
 
-        self.device_combo = DevicePicker()
+        self.device_combo = DevicePicker()  # CUDA is listed by finish_setup, where it works
         self.device_combo.currentIndexChanged.connect(self._emit_changed)
 
         # Advanced: collapsed by default, the paper's values are the defaults.
         self.advanced_body = QWidget()
-        adv = QFormLayout(self.advanced_body)
+        adv = self._advanced_form = QFormLayout(self.advanced_body)
         adv.setContentsMargins(16, 0, 0, 0)
-        self.weight_spins: dict[str, QDoubleSpinBox] = {}
-        for f in dataclasses.fields(LossWeights):
-            spin = QDoubleSpinBox()
-            spin.setDecimals(5)
-            spin.setRange(0.0, 1e4)
-            spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-            spin.setValue(f.default)
-            spin.valueChanged.connect(self._emit_changed)
-            self.weight_spins[f.name] = spin
-            label, tip = WEIGHT_LABELS.get(f.name, (f.name, ""))
-            spin.setToolTip(tip)
-            adv.addRow(label, spin)
+        self.weight_spins: dict[str, QDoubleSpinBox] = {}  # its first rows, made by finish_setup
         self.weighting_combo = QComboBox()
         self.weighting_combo.addItem("smoothed (the paper's)", "smoothed")
         self.weighting_combo.addItem("raw", "raw")
@@ -154,7 +147,6 @@ class TrainerSettingsPanel(QWidget):
         self.lr_spin.setDecimals(6)
         self.lr_spin.setRange(1e-6, 1.0)
         self.lr_spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-        self.lr_spin.setValue(defaults.lr)
         adv.addRow("Learning rate", self.lr_spin)
         reset = QPushButton("Reset to defaults")
         reset.clicked.connect(self.reset_advanced)
@@ -178,6 +170,47 @@ class TrainerSettingsPanel(QWidget):
         lay.addLayout(form)
         lay.addWidget(self.advanced)
         self.refresh_models()
+        self.setEnabled(False)  # until finish_setup
+
+    def finish_setup(self, cuda: bool) -> None:
+        """The part that needs the trainer's modules, run once torch has loaded (after the
+        window shows): the defaults of a training, the loss weights' rows, CUDA in the
+        device list (`cuda`: whether it works here), the base model's preset and hint."""
+        if self._ready:
+            return
+        # Imported here, not at the top: they import torch, which loads after the window shows.
+        from divcolor_gui.core.losses import LossWeights
+        from trainer.run import TrainConfig
+
+        defaults = TrainConfig(data=Path(), out=Path())
+        spins = [*self.epoch_spins.values(), self.batch_spin, self.lr_spin]
+        for spin in spins:  # defaults, not changes
+            spin.blockSignals(True)
+        for stage, spin in self.epoch_spins.items():
+            spin.setValue(defaults.epochs[stage])
+        self.batch_spin.setValue(defaults.batch_size)
+        self.lr_spin.setValue(defaults.lr)
+        for spin in spins:
+            spin.blockSignals(False)
+        for row, f in enumerate(dataclasses.fields(LossWeights)):
+            spin = QDoubleSpinBox()
+            spin.setDecimals(5)
+            spin.setRange(0.0, 1e4)
+            spin.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+            spin.setValue(f.default)
+            spin.valueChanged.connect(self._emit_changed)
+            self.weight_spins[f.name] = spin
+            label, tip = WEIGHT_LABELS.get(f.name, (f.name, ""))
+            spin.setToolTip(tip)
+            self._advanced_form.insertRow(row, label, spin)
+        self.device_combo.set_cuda(cuda)
+        self._ready = True
+        self.setEnabled(True)
+        self._on_base_changed()  # the base model's preset and hint; emits `changed`
+
+    def is_ready(self) -> bool:
+        """finish_setup has run: the settings hold their defaults and can build a config."""
+        return self._ready
 
     # ------------------------------------------------------------------ models
 
@@ -229,6 +262,9 @@ class TrainerSettingsPanel(QWidget):
             self.base_combo.setCurrentIndex(0)
 
     def _base_info(self, path: Path):
+        from divcolor_gui.core.checkpoint import ModelFileError
+        from trainer.policy import base_model_info
+
         try:
             key = (str(path), path.stat().st_mtime)
         except OSError:
@@ -247,7 +283,9 @@ class TrainerSettingsPanel(QWidget):
         hint = ""
         if not self.train_features_check.isEnabled():
             hint = "No model to reuse yet: the feature network is trained from your photos too."
-        elif base is not None:
+        elif base is not None and self._ready:  # reading the base model needs torch
+            from trainer.policy import preset_for_base
+
             info = self._base_info(base)
             preset = None if isinstance(info, str) else preset_for_base(info)
             if isinstance(info, str):
@@ -299,6 +337,9 @@ class TrainerSettingsPanel(QWidget):
     # ------------------------------------------------------------------ the rest
 
     def reset_advanced(self) -> None:
+        from divcolor_gui.core.losses import LossWeights
+        from trainer.run import TrainConfig
+
         for f in dataclasses.fields(LossWeights):
             self.weight_spins[f.name].setValue(f.default)
         self.weighting_combo.setCurrentIndex(0)
@@ -324,6 +365,9 @@ class TrainerSettingsPanel(QWidget):
         return STAGE_ORDER if self.train_features_check.isChecked() else STAGE_ORDER[1:]
 
     def build_config(self, data: Path, out: Path, resume: bool = False) -> TrainConfig:
+        from divcolor_gui.core.losses import LossWeights
+        from trainer.run import TrainConfig
+
         base = None if self.train_features_check.isChecked() else self.base_model()
         return TrainConfig(
             data=Path(data),

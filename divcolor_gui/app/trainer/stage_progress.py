@@ -3,11 +3,15 @@ its epoch, step and time left."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 from divcolor_gui.core.vocabulary import STAGE_ORDER, STAGE_TITLES, format_clock
-from trainer.data import ScanProgress
-from trainer.loop import Progress
+
+if TYPE_CHECKING:
+    from trainer.data import ScanProgress
+    from trainer.loop import Progress
 
 ROWS = {"scan": "Photos", **{s: STAGE_TITLES[s] for s in STAGE_ORDER}}
 SCALE = 1000  # progress bars count in thousandths of a stage

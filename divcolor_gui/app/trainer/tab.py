@@ -6,12 +6,16 @@ loss curves, the validation colorizations of each epoch and a log. Cancel stops 
 the next step and keeps the last finished epoch; Resume continues from there. The
 model lands in the user's models folder with a model card, and `model_saved` tells
 the Colorize tab to list it.
+
+The trainer's modules import torch, which the main window loads after it shows: built with
+`defer_setup`, the tab finishes setting up what needs them in `finish_setup`.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEventLoop, Qt, QThread, Signal
 from PySide6.QtGui import QFontDatabase
@@ -30,10 +34,6 @@ from PySide6.QtWidgets import (
 
 from divcolor_gui.core.model_files import delete_model, family, model_path
 from divcolor_gui.core.vocabulary import STAGE_TITLES, format_clock, stage_title
-from trainer.app_jobs import FolderSurvey, JobNote, train_job
-from trainer.data import ScanProgress
-from trainer.loop import Progress
-from trainer.run import TrainConfig
 
 from ..worker import Worker, start_worker
 from .folder_summary import FolderSummary
@@ -42,6 +42,11 @@ from .plots import LossPlots
 from .preview import PreviewGrid
 from .settings_panel import TrainerSettingsPanel
 from .stage_progress import StageProgress
+
+if TYPE_CHECKING:
+    from trainer.app_jobs import FolderSurvey
+    from trainer.loop import Progress
+    from trainer.run import TrainConfig
 
 LOG_LINES = 5000
 
@@ -59,7 +64,10 @@ class TrainerTab(QWidget):
     # the Colorize tab refreshes its model picker.
     model_saved = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, defer_setup: bool = False) -> None:
+        """`defer_setup`: what needs torch (the settings' defaults, whether CUDA works) waits
+        for `finish_setup`, which the main window calls once torch has loaded; until then the
+        settings are disabled and nothing can start."""
         super().__init__(parent)
         self._worker: Worker | None = None
         self._thread: QThread | None = None
@@ -70,6 +78,11 @@ class TrainerTab(QWidget):
         # Left: what to train on and how.
         self.settings = TrainerSettingsPanel()
         self.folder_summary = FolderSummary(self._training_shape)
+        if not defer_setup:  # now, before the layout below is measured
+            # Imported here, not at the top: it needs torch, which loads after the window shows.
+            from divcolor_gui.core.device import cuda_works
+
+            self._finish_panels(cuda_works())
         self.folder_summary.folder_changed.connect(self._on_folder_changed)
         self.folder_summary.surveyed.connect(self._on_surveyed)
         self.folder_summary.log.connect(self.log)
@@ -108,10 +121,8 @@ class TrainerTab(QWidget):
         # The panels wrap their text to the column's width; a sideways scrollbar would
         # only hide the buttons at the right edge.
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.settings.advanced.set_expanded(True)  # measured at its widest
-        widest = left.minimumSizeHint().width()
-        self.settings.advanced.set_expanded(False)
-        scroll.setMinimumWidth(widest + scroll.verticalScrollBar().sizeHint().width() + 4)
+        self._left, self._scroll = left, scroll
+        self._fit_left_column()
 
         # Right: how it goes.
         self.error_banner = QLabel()
@@ -163,6 +174,28 @@ class TrainerTab(QWidget):
         self.plots.reset(self.settings.stages())
         self._update_buttons()
 
+    def _finish_panels(self, cuda: bool) -> None:
+        self.settings.finish_setup(cuda)
+        self.folder_summary.finish_setup()
+
+    def finish_setup(self, cuda: bool) -> None:
+        """What needs the trainer's modules (torch), once they have loaded: the settings'
+        defaults and loss weights, CUDA in the device list (`cuda`: whether it works)."""
+        if self.settings.is_ready():
+            return
+        self._finish_panels(cuda)
+        self._fit_left_column()  # the loss weights' rows are new
+        self._update_buttons()
+
+    def _fit_left_column(self) -> None:
+        """The settings column as wide as its widest row, so nothing is cut off."""
+        left, scroll = self._left, self._scroll
+        expanded = self.settings.advanced.is_expanded()
+        self.settings.advanced.set_expanded(True)  # measured at its widest
+        widest = left.minimumSizeHint().width()
+        self.settings.advanced.set_expanded(expanded)
+        scroll.setMinimumWidth(widest + scroll.verticalScrollBar().sizeHint().width() + 4)
+
     # ------------------------------------------------------------------ state
 
     def is_running(self) -> bool:
@@ -182,10 +215,11 @@ class TrainerTab(QWidget):
         problem = self.settings.name_problem()
         out = None if problem else model_path(self.settings.model_name())
         can_resume = out is not None and out.is_file() and family(out)[2].is_file()
+        ready = self.settings.is_ready()  # the settings hold their defaults (finish_setup)
         self.start_button.setEnabled(
-            not running and folder is not None and folder.is_dir() and problem is None
+            ready and not running and folder is not None and folder.is_dir() and problem is None
         )
-        self.resume_button.setEnabled(not running and can_resume)
+        self.resume_button.setEnabled(ready and not running and can_resume)
         if not self.cancel_button.text().startswith("Stopping"):
             self.cancel_button.setEnabled(running)
         if running:
@@ -303,6 +337,8 @@ class TrainerTab(QWidget):
             f"saved to {cfg.out} after every epoch"
         )
 
+        from trainer.app_jobs import train_job
+
         worker = Worker(train_job, cfg)
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
@@ -325,6 +361,10 @@ class TrainerTab(QWidget):
     # ------------------------------------------------------------------ worker signals
 
     def _on_progress(self, rec: object) -> None:
+        from trainer.app_jobs import JobNote
+        from trainer.data import ScanProgress
+        from trainer.loop import Progress
+
         if isinstance(rec, ScanProgress):
             self.stage_progress.on_scan(rec)
         elif isinstance(rec, Progress):
