@@ -22,6 +22,7 @@ from divcolor_gui.core.vocabulary import (
     METHOD_LABELS,
     PRECISIONS,
     PRESETS,
+    RANKINGS,
     STAGE_ORDER,
     TRAINABLE_METHODS,
     UPSAMPLING_MODES,
@@ -161,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the decoder (~2x slower than latent). --resume keeps the model's loss unless one is given",
     )
     t.add_argument(
+        "--ranking",
+        choices=RANKINGS,
+        help="latent (default): the MDN's weights as the paper trains them; decoded: then refitted so that "
+        "the heaviest component is the one whose colours come nearest (a few minutes; with --resume on a "
+        "finished model, only this step runs)",
+    )
+    t.add_argument(
         "--end-to-end",
         action=argparse.BooleanOptionalAction,
         help="the MDN stage also trains the feature network, through the MDN's loss (stronger colour cues); "
@@ -289,6 +297,7 @@ def _train_config(args):
         "features_loss",
         "features_preset",
         "mdn_loss",
+        "ranking",
         "method",
         "val_fraction",
         "max_images",

@@ -34,6 +34,7 @@ class TrainConfig:
     # None: as the resumed model was trained (policy.settings_for_resume), else "latent" / False.
     mdn_loss: str | None = None  # vocabulary.MDN_LOSSES
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
+    ranking: str | None = None  # vocabulary.RANKINGS: "decoded" refits pi after the MDN (trainer.ranking)
     val_fraction: float = 0.05
     name: str | None = None
     max_images: int | None = None

@@ -42,6 +42,7 @@ from divcolor_gui.core.vocabulary import (
     MDN_LOSSES,
     PRECISIONS,
     PRESETS,
+    RANKINGS,
     STAGE_ORDER,
 )
 
@@ -52,6 +53,7 @@ from .loop import StageData, StageState
 from .methods import ALL_ROLES, Method, RunSettings, get_method
 from .output_lock import OutputLock
 from .policy import check_feature_reuse, feature_net_info
+from .ranking import refit_ranking
 
 FIELD_READOUT = 64  # rank of the "field" feature loss's linear read-out, as the latent's size
 
@@ -62,7 +64,12 @@ def run_training(cfg: TrainConfig, ranks: Ranks = SINGLE):
     Under torchrun every process runs this with its own `ranks` (trainer.distributed, whose
     process group is started): rank 0 alone locks, cleans and writes the files."""
     # What "not given" means for a run that plan_run did not resolve from a model file.
-    cfg = dataclasses.replace(cfg, mdn_loss=cfg.mdn_loss or "latent", end_to_end=bool(cfg.end_to_end))
+    cfg = dataclasses.replace(
+        cfg,
+        mdn_loss=cfg.mdn_loss or "latent",
+        end_to_end=bool(cfg.end_to_end),
+        ranking=cfg.ranking or "latent",
+    )
     method = _check_names(cfg)
     out = Path(cfg.out)
     if not ranks.is_main:
@@ -107,6 +114,8 @@ def _train(cfg: TrainConfig, method: Method, out: Path, ranks: Ranks):
     retrained: set[str] = set()  # roles that moved in this run
     for role in roles:
         yield from _train_role(role, cfg, method, bundle, sd, resume_states, retrained, out)
+    if "mdn" in bundle.nets:
+        yield from _rank(cfg, method, bundle, sd, retrained, out)
     if ranks.is_main and not out.exists():  # nothing left to train, but the stats or reuse changed
         save_model(bundle, out)
     return out
@@ -133,6 +142,8 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(
             f"unknown feature loss {cfg.features_loss!r}: choose from {', '.join(FEATURE_LOSSES)}"
         )
+    if cfg.ranking not in RANKINGS:
+        raise TrainingError(f"unknown ranking {cfg.ranking!r}: choose from {', '.join(RANKINGS)}")
     if cfg.mdn_loss not in MDN_LOSSES:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
     if cfg.precision not in PRECISIONS:
@@ -394,6 +405,23 @@ def _train_role(
     for n in trained:
         n.eval()
         n.requires_grad_(False)
+
+
+def _rank(
+    cfg: TrainConfig, method: Method, bundle: ModelBundle, sd: StageData, retrained: set[str], out: Path
+):
+    """--ranking decoded: once the MDN has all its epochs, refit its weights (trainer.ranking);
+    again whenever it trained in this run, since its epochs train the weights the paper's way."""
+    meta = bundle.meta
+    if "mdn" in retrained:
+        meta["ranking"] = "latent"
+    finished = int(meta["progress"].get("mdn", 0)) >= method.epochs_for("mdn", cfg.epochs)
+    if cfg.ranking != "decoded" or meta.get("ranking") == "decoded" or not finished:
+        return
+    meta["ranking_fit"] = yield from refit_ranking(bundle.nets, sd)
+    meta["ranking"] = "decoded"
+    if sd.ranks.is_main:
+        save_model(bundle, out)
 
 
 def _trainable(role: str, cfg: TrainConfig, bundle: ModelBundle, device) -> list[torch.nn.Module]:

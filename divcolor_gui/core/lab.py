@@ -98,11 +98,11 @@ def _inv_f(f: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(c * c * c, f - c, torch.full((), 1 / _KAPPA, dtype=f.dtype, device=f.device))
 
 
-def _inv_f_(f: torch.Tensor, c: torch.Tensor, c3: torch.Tensor) -> torch.Tensor:
-    """_inv_f in place on f, with c and c3 (f's shape) as scratch: no allocation."""
-    torch.clamp_min(f, 6 / 29, out=c)
-    torch.mul(c, c, out=c3).mul_(c)
-    return f.sub_(c).mul_(1 / _KAPPA).add_(c3)
+def _inv_f_into(f: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """_inv_f of f into `out` (f's shape), spending f: four passes, no allocation."""
+    torch.clamp_min(f, 6 / 29, out=out)  # c
+    f.sub_(out)  # f - c
+    return out.pow_(3).add_(f, alpha=1 / _KAPPA)
 
 
 def _linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
@@ -324,9 +324,9 @@ class Recombiner:
         # fx = fy + a / 500 and fz = fy - b / 200 with fy = (100 g + 16) / 116, a = S (A_a g + B_a)
         scale = torch.tensor([AB_SCALE / 500, -AB_SCALE / 200], device=A.device).view(2, 1, 1)
         coef = torch.cat([A * scale + 100 / 116, B * scale + 16 / 116])[None]  # (1, 4, n, n)
-        m = _XYZ_TO_RGB.tolist()
-        wx, wz = float(_WHITE[0]), float(_WHITE[2])
         table, n = _SRGB8, len(_SRGB8) - 1
+        m = _XYZ_TO_RGB.tolist()
+        kx, kz = [r[0] * float(_WHITE[0]) * n for r in m], [r[2] * float(_WHITE[2]) * n for r in m]
         out = np.empty((H, W, 3), dtype=np.uint8)
         rows = torch.from_numpy(out)  # the same memory, for torch to write into
         for y0 in range(0, H, self.rows):
@@ -334,20 +334,22 @@ class Recombiner:
             g, yterm = (
                 (self._kept[0][y0:y1], self._kept[1][:, y0:y1]) if self._kept else self._l_terms(y0, y1)
             )
-            # In place from here: the 4 upsampled planes become fx, fz, then x, z, and the two
-            # spent ones serve as scratch. A fresh tensor the size of the preview costs its
-            # page faults on every call, as much as the arithmetic.
+            # In place from here, both planes in each op (fewer passes, and fewer points where
+            # torch's two threads wait for each other): the last 2 of the 4 upsampled planes
+            # become fx, fz, the first 2 x, z. A fresh tensor the size of the preview costs
+            # its page faults on every call, as much as the arithmetic.
             up = _resize_rows(coef, H, W, y0, y1)  # (4, h, W)
-            x, z, s0, s1 = up[2].addcmul_(up[0], g), up[3].addcmul_(up[1], g), up[0], up[1]
-            _inv_f_(x, s0, s1)
-            _inv_f_(z, s0, s1)
+            f, c = up[2:], up[:2]
+            f.addcmul_(c, g)  # fx, fz
+            x, z = _inv_f_into(f, c)
+            s0 = f[0]  # spent: scratch
             # Each channel computed in a contiguous plane (interleaved float arithmetic costs more);
             # the table indices are interleaved as they are written, so that one lookup over
             # all three (index_select: int32 indices, both cores) writes the output rows whole.
             idx = torch.empty((y1 - y0, W, 3), dtype=torch.int32)
-            for c in range(3):  # linear light in table units: n * (Y term + X term + Z term) + 0.5
-                lin = torch.add(yterm[c], x, alpha=m[c][0] * wx * n, out=s0).add_(z, alpha=m[c][2] * wz * n)
-                idx[..., c].copy_(lin.clamp_(0.5, n + 0.5))  # truncated (as .to(int32)): rounded
+            for ch in range(3):  # linear light in table units: n * (Y term + X term + Z term) + 0.5
+                lin = torch.add(yterm[ch], x, alpha=kx[ch], out=s0).add_(z, alpha=kz[ch])
+                idx[..., ch].copy_(lin.clamp_(0.5, n + 0.5))  # truncated (as .to(int32)): rounded
             torch.index_select(table, 0, idx.view(-1), out=rows[y0:y1].view(-1))
         return out
 

@@ -10,6 +10,7 @@ from .checkpoint import read_model_dict
 from .vocabulary import (
     FEATURE_LOSS_TEXT,
     MDN_LOSS_TEXT,
+    RANKING_TEXT,
     STAGE_ORDER,
     STAGE_TITLES,
     format_duration,
@@ -80,6 +81,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Loss weights", ", ".join(f"{k} {v:g}" for k, v in lw.items()) or "?"),
         ("L_hist weighting", str(meta.get("weighting", "?"))),
         ("MDN loss", MDN_LOSS_TEXT.get(meta.get("mdn_loss", "latent"), str(meta.get("mdn_loss")))),
+        ("Ranking", RANKING_TEXT.get(meta.get("ranking", "latent"), str(meta.get("ranking")))),
         ("Learning rate (last run)", _fmt_lr(meta["lr"]) if "lr" in meta else "?"),
         (
             "Device",

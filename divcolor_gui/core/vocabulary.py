@@ -55,6 +55,15 @@ FEATURE_LOSS_TEXT = {
 # per photo instead of nine: ~3x faster).
 MDN_LOSSES = ("latent", "decoded", "winner")
 
+# How the MDN's weights pi rank its components: "latent" is the paper's (trained towards the
+# component nearest the VAE's embedding); "decoded" refits them after training towards the
+# component whose decoded colours come nearest the photo's (trainer/ranking.py).
+RANKINGS = ("latent", "decoded")
+RANKING_TEXT = {
+    "latent": "latent (the paper's: the weights learn which component is nearest the embedding)",
+    "decoded": "decoded (the weights refitted to the component whose colours and colourfulness come nearest)",
+}
+
 # Training precision: "bf16" runs each step under bfloat16 autocast (for GPUs: ~8x the
 # images/s of fp32 for the paper-size VAE on an H200; on a CPU without bf16 units, slower).
 PRECISIONS = ("fp32", "bf16")

@@ -57,6 +57,25 @@ class MDN(nn.Module):
 
     def forward(self, G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """G (B, C, s, s) -> pi logits (B, K), means (B, K, d)."""
-        out = self.fc(self.convs(G))
+        return self.read_out(self.hidden(G))
+
+    def hidden(self, G: torch.Tensor) -> torch.Tensor:
+        """The FC layer's output (B, fc_width), from which pi and the means are read."""
+        return self.fc[:-1](self.convs(G))
+
+    def read_out(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.fc[-1](h)
         K, d = self.cfg.n_components, self.cfg.z_dim
         return out[:, :K], out[:, K:].view(-1, K, d)
+
+    def weights_readout(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """pi's logits read-out: the last layer's first K rows, weight (K, fc_width) and bias."""
+        K, last = self.cfg.n_components, self.fc[-1]
+        return last.weight[:K], last.bias[:K]
+
+    @torch.no_grad()
+    def set_weights_readout(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Replace pi's read-out (trainer/ranking.py); the means' rows stay as they are."""
+        w, b = self.weights_readout()
+        w.copy_(weight)
+        b.copy_(bias)
