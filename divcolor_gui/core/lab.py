@@ -130,6 +130,28 @@ def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
     return 116 * fy - 16
 
 
+def _srgb8_to_y_table() -> np.ndarray:
+    """(3, 256) float32: each 8-bit channel value's contribution to Y (linearised, weighted)."""
+    s = torch.arange(256, dtype=torch.float64) / 255
+    lin = torch.where(s > 0.04045, ((s + 0.055) / 1.055) ** 2.4, s / 12.92)
+    return (_RGB_TO_XYZ[1].double()[:, None] * lin[None]).float().numpy()
+
+
+_Y_OF_SRGB8 = _srgb8_to_y_table()
+
+
+def rgb8_to_l(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 sRGB -> (H, W) float32 L, as rgb_to_l computes it: the sRGB curve
+    is a table lookup per channel (the curve's pow over every channel of every pixel was
+    most of loading a 12-megapixel photo), one cube root per pixel remains."""
+    y = _Y_OF_SRGB8[0].take(rgb[..., 0])
+    y += _Y_OF_SRGB8[1].take(rgb[..., 1])
+    y += _Y_OF_SRGB8[2].take(rgb[..., 2])
+    y = torch.from_numpy(y)
+    fy = torch.where(y > _EPS, y.clamp_min(1e-12).pow_(1 / 3), _KAPPA * y + 16 / 116)
+    return fy.mul_(116).sub_(16)
+
+
 # ----------------------------------------------------------------------------- network scaling
 
 

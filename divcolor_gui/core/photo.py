@@ -213,6 +213,5 @@ def photo_from_rgb8(rgb: np.ndarray, path: Path | None = None, source_mode: str 
     L = torch.empty(H, W, dtype=torch.float32)
     step = max(1, 1_000_000 // max(W, 1))
     for y0 in range(0, H, step):
-        chunk = torch.from_numpy(np.array(rgb[y0 : y0 + step])).permute(2, 0, 1).float() / 255
-        L[y0 : y0 + step] = lab.rgb_to_l(chunk)
+        L[y0 : y0 + step] = lab.rgb8_to_l(rgb[y0 : y0 + step])
     return Photo(path=path, L=L, rgb=rgb, is_colour=is_colour_rgb8(rgb), source_mode=source_mode)

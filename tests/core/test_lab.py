@@ -281,3 +281,16 @@ def test_guided_upsampling_is_exact_away_from_edges():
     assert ab.shape == (2, 40, 90)
     np.testing.assert_allclose(ab[0].numpy(), 0.2 * 128, atol=1e-3)
     np.testing.assert_allclose(ab[1].numpy(), -0.1 * 128, atol=1e-3)
+
+
+def test_rgb8_to_l_matches_the_float_path():
+    """The 8-bit path (a table for the sRGB curve) gives rgb_to_l's L: every grey level and
+    random colours, including non-contiguous rows as photo_from_rgb8 passes them."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    greys = np.repeat(np.arange(256, dtype=np.uint8).reshape(16, 16, 1), 3, axis=2)
+    for img in (rgb, greys, rgb[::2, ::3]):
+        want = lab.rgb_to_l(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255)
+        got = lab.rgb8_to_l(img)
+        assert got.shape == img.shape[:2] and got.dtype == torch.float32
+        assert (got - want).abs().max().item() < 1e-4
