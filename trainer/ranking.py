@@ -123,7 +123,8 @@ def refit_ranking(nets: dict, sd: StageData):
     }
     elapsed = time.monotonic() - t0
     yield Progress(
-        STAGE, 1, 1, total, total, {}, kind="epoch", val=summary, elapsed_s=elapsed, eta_s=0.0,
+        STAGE, 1, 1, total, total, {"loss": summary["holdout_after"]}, kind="epoch", val=summary,
+        elapsed_s=elapsed, eta_s=0.0,
         images_per_s=len(idx) / max(elapsed, 1e-9),
     )  # fmt: skip
     return summary

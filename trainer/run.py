@@ -115,7 +115,7 @@ def _train(cfg: TrainConfig, method: Method, out: Path, ranks: Ranks):
     for role in roles:
         yield from _train_role(role, cfg, method, bundle, sd, resume_states, retrained, out)
     if "mdn" in bundle.nets:
-        yield from _rank(cfg, method, bundle, sd, retrained, out)
+        yield from _rank(cfg, method, bundle, sd, out)
     if ranks.is_main and not out.exists():  # nothing left to train, but the stats or reuse changed
         save_model(bundle, out)
     return out
@@ -397,6 +397,8 @@ def _train_role(
             retrained.add(role)
             if role in ("features", "vae") and "mdn" in bundle.nets:
                 meta["mdn_stale"] = True  # saved with this epoch: a later run restarts the MDN
+            if role == "mdn":
+                meta["ranking"] = "latent"  # its epochs train the weights the paper's way
             meta["wall_s"][role] = wall_before + time.monotonic() - t_stage
             resume_states[role] = {"epochs_done": state.epochs_done, "optimizer": opt.state_dict()}
             if sd.ranks.is_main:
@@ -407,14 +409,10 @@ def _train_role(
         n.requires_grad_(False)
 
 
-def _rank(
-    cfg: TrainConfig, method: Method, bundle: ModelBundle, sd: StageData, retrained: set[str], out: Path
-):
-    """--ranking decoded: once the MDN has all its epochs, refit its weights (trainer.ranking);
-    again whenever it trained in this run, since its epochs train the weights the paper's way."""
+def _rank(cfg: TrainConfig, method: Method, bundle: ModelBundle, sd: StageData, out: Path):
+    """--ranking decoded: once the MDN has all its epochs, refit its weights (trainer.ranking),
+    unless they are refitted already (an MDN epoch sets meta["ranking"] back to "latent")."""
     meta = bundle.meta
-    if "mdn" in retrained:
-        meta["ranking"] = "latent"
     finished = int(meta["progress"].get("mdn", 0)) >= method.epochs_for("mdn", cfg.epochs)
     if cfg.ranking != "decoded" or meta.get("ranking") == "decoded" or not finished:
         return

@@ -16,8 +16,8 @@ Who deletes what, and where: a worker's last act is to move back to the thread t
 (the GUI thread), and its owner drops it there once the thread's `finished` has arrived; the
 QThread is deleted in the GUI thread too (deleteLater). Nothing with a Python wrapper is ever
 deleted in the worker's thread as it ends: that needs the GIL there while the GUI thread, which
-holds it, may be waiting on the ending thread (the deadlock and the crash in shiboken's destroy
-that `worker.deleteLater` on `finished` gave, about one test run in twenty).
+holds it, may be waiting on the ending thread, and it races the GUI thread dropping its own
+reference (`worker.deleteLater` on `finished` did both: crashes in shiboken's destroy, hangs).
 """
 
 from __future__ import annotations

@@ -384,10 +384,11 @@ class TrainerTab(QWidget):
         if rec.preview is not None:
             self.preview.set_preview(rec.stage, rec.epoch, rec.preview)
         train = rec.losses.get("loss")
+        train = f": loss {train:.4g}" if train is not None else ""
         val = (rec.val or {}).get("loss")
         val = f", validation {val:.4g}" if val is not None else ""
         self.log(
-            f"{stage_title(rec.stage)} epoch {rec.epoch}/{rec.epochs}: loss {train:.4g}{val}"
+            f"{stage_title(rec.stage)} epoch {rec.epoch}/{rec.epochs}{train}{val}"
             f" · {format_clock(rec.elapsed_s)}"
         )
         out = self._cfg.out if self._cfg else None
