@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QApplication
 from divcolor_gui.core.resources import resource_path
 from divcolor_gui.qt_platform import check_xcb
 
+from .gui_thread_gc import collect_in_gui_thread
+
 APP_NAME = "divcolor"
 
 
@@ -26,6 +28,7 @@ def make_app() -> QApplication:
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     _set_window_icon(app)
+    collect_in_gui_thread(app)  # never in a worker: see gui_thread_gc.py
     return app
 
 

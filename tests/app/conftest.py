@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
@@ -20,7 +21,19 @@ from colorize_fixtures import (  # noqa: F401
 )
 from PySide6.QtCore import QCoreApplication, QThread
 
+from divcolor_gui.app.gui_thread_gc import collect_in_gui_thread
+
 THREAD_GRACE_S = 5.0  # a worker's thread quits just after its last signal is handled
+
+
+@pytest.fixture(scope="package", autouse=True)
+def gc_in_gui_thread(qapp):
+    """As the app does (make_app): Python's cycle collector runs in the GUI thread only, or a
+    worker collecting an earlier test's widgets deadlocks with it (gui_thread_gc.py)."""
+    collector = collect_in_gui_thread(qapp)
+    yield collector
+    collector.stop()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
