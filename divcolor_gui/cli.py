@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ranking",
         choices=RANKINGS,
         help="latent (default): the MDN's weights as the paper trains them; decoded: then refitted so that "
-        "the heaviest component is the one whose colours come nearest (a few minutes; with --resume on a "
+        "the heaviest component is the one whose colours come nearest (minutes; with --resume on a "
         "finished model, only this step runs)",
     )
     t.add_argument(

@@ -78,13 +78,23 @@ def ab_to_bin(ab: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------- RGB <-> Lab
 
 
+def _srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    """The sRGB curve undone: values in [0, 1] -> linear light."""
+    return torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+
+
+def _f(t: torch.Tensor) -> torch.Tensor:
+    """CIE f: the cube root above (6/29)^3, its tangent line below."""
+    return torch.where(t > _EPS, t.clamp_min(1e-12) ** (1 / 3), _KAPPA * t + 16 / 116)
+
+
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """(..., 3, H, W) sRGB in [0, 1] -> (..., 3, H, W) Lab (L in [0, 100])."""
-    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    lin = _srgb_to_linear(rgb)
     m = _RGB_TO_XYZ.to(rgb)
     xyz = torch.einsum("ij,...jhw->...ihw", m, lin)
     xyz = xyz / _WHITE.to(rgb).view(3, 1, 1)
-    f = torch.where(xyz > _EPS, xyz.clamp_min(1e-12) ** (1 / 3), _KAPPA * xyz + 16 / 116)
+    f = _f(xyz)
     fx, fy, fz = f.unbind(-3)
     L = 116 * fy - 16
     return torch.stack([L, 500 * (fx - fy), 200 * (fy - fz)], -3)
@@ -124,16 +134,13 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
     """(..., 3, H, W) sRGB in [0, 1] -> (..., H, W) L only (cheaper than full Lab)."""
-    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    y = torch.einsum("j,...jhw->...hw", _RGB_TO_XYZ[1].to(rgb), lin)
-    fy = torch.where(y > _EPS, y.clamp_min(1e-12) ** (1 / 3), _KAPPA * y + 16 / 116)
-    return 116 * fy - 16
+    y = torch.einsum("j,...jhw->...hw", _RGB_TO_XYZ[1].to(rgb), _srgb_to_linear(rgb))
+    return 116 * _f(y) - 16
 
 
 def _srgb8_to_y_table() -> np.ndarray:
     """(3, 256) float32: each 8-bit channel value's contribution to Y (linearised, weighted)."""
-    s = torch.arange(256, dtype=torch.float64) / 255
-    lin = torch.where(s > 0.04045, ((s + 0.055) / 1.055) ** 2.4, s / 12.92)
+    lin = _srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255)
     return (_RGB_TO_XYZ[1].double()[:, None] * lin[None]).float().numpy()
 
 
@@ -147,9 +154,7 @@ def rgb8_to_l(rgb: np.ndarray) -> torch.Tensor:
     y = _Y_OF_SRGB8[0].take(rgb[..., 0])
     y += _Y_OF_SRGB8[1].take(rgb[..., 1])
     y += _Y_OF_SRGB8[2].take(rgb[..., 2])
-    y = torch.from_numpy(y)
-    fy = torch.where(y > _EPS, y.clamp_min(1e-12).pow_(1 / 3), _KAPPA * y + 16 / 116)
-    return fy.mul_(116).sub_(16)
+    return _f(torch.from_numpy(y)).mul_(116).sub_(16)
 
 
 # ----------------------------------------------------------------------------- network scaling
