@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MDN_LOSSES,
         help="latent (default): the paper's; decoded: that plus the best of 8 on the decoded colours "
         "(lower error-of-best, ~6x slower); winner: as decoded, the best chosen by a linear stand-in for "
-        "the decoder (~2x slower than latent). --resume keeps the model's loss unless one is given",
+        "the decoder (~2x slower than latent); shared-cast: as winner, the best chosen with each "
+        "colorization's overall cast set aside and every cast pulled towards the photo's (modes that differ "
+        "in what is coloured, not by a tint). --resume keeps the model's loss unless one is given",
     )
     t.add_argument(
         "--ranking",

@@ -30,8 +30,9 @@ class TrainConfig:
     lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
-    features_loss: str = "bins"  # vocabulary.FEATURE_LOSSES
-    # None: as the resumed model was trained (policy.settings_for_resume), else "latent" / False.
+    # None: as the resumed model was trained (policy.settings_for_resume), else "bins",
+    # "latent", False and "latent".
+    features_loss: str | None = None  # vocabulary.FEATURE_LOSSES
     mdn_loss: str | None = None  # vocabulary.MDN_LOSSES
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
     ranking: str | None = None  # vocabulary.RANKINGS: "decoded" refits pi after the MDN (trainer.ranking)

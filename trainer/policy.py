@@ -114,9 +114,14 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
         changes["features_from"] = None
         if "features" not in cfg.stages:
             changes["stages"] = ("features", *cfg.stages)
-    # The MDN's loss goes on as it was unless the caller names one (switching is allowed: a
+    # The losses go on as they were unless the caller names one (switching is allowed: a
     # model may go on from the paper's loss to a decoded one).
-    for key, default in (("mdn_loss", "latent"), ("end_to_end", False), ("ranking", "latent")):
+    for key, default in (
+        ("features_loss", "bins"),
+        ("mdn_loss", "latent"),
+        ("end_to_end", False),
+        ("ranking", "latent"),
+    ):
         if getattr(cfg, key) is None and key in meta:
             changes[key] = meta[key]
             if meta[key] != default:  # said only where it is not what a new run would do

@@ -66,6 +66,7 @@ def run_training(cfg: TrainConfig, ranks: Ranks = SINGLE):
     # What "not given" means for a run that plan_run did not resolve from a model file.
     cfg = dataclasses.replace(
         cfg,
+        features_loss=cfg.features_loss or "bins",
         mdn_loss=cfg.mdn_loss or "latent",
         end_to_end=bool(cfg.end_to_end),
         ranking=cfg.ranking or "latent",
@@ -146,6 +147,10 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(f"unknown ranking {cfg.ranking!r}: choose from {', '.join(RANKINGS)}")
     if cfg.mdn_loss not in MDN_LOSSES:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
+    if cfg.mdn_loss == "shared-cast" and cfg.method == "ours-skip":
+        raise TrainingError(
+            "the shared-cast MDN loss needs a decoder that reads the latent alone, not ours-skip's"
+        )
     if cfg.precision not in PRECISIONS:
         raise TrainingError(f"unknown precision {cfg.precision!r}: choose from {', '.join(PRECISIONS)}")
     try:

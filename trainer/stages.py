@@ -15,6 +15,7 @@ from divcolor_gui.core.losses import (
     colornet_loss,
     decoded_colour_loss,
     mdn_loss,
+    shared_cast_loss,
     vae_losses,
 )
 from divcolor_gui.core.nets.vae import reparameterize
@@ -160,7 +161,10 @@ def train_mdn(
     (losses.decoded_colour_loss), which trains the means for error-of-best directly;
     it decodes every component at every step, so an epoch takes several times longer.
     "winner" is "decoded" with the winner chosen through a linear stand-in for the decoder
-    (fit_decoder_proxy), so each step decodes only the winners.
+    (fit_decoder_proxy), so each step decodes only the winners. "shared-cast" is "winner"
+    with the winner chosen with every component's overall cast set aside, and each cast
+    pulled towards the photo's (losses.shared_cast_loss): modes that differ in what is
+    coloured rather than by a filter.
 
     end_to_end also trains the feature network's trunk through the MDN's loss (the
     caller's optimizer holds both networks' parameters): features learned for the goal
@@ -184,11 +188,17 @@ def train_mdn(
         g64 = lab.grey_at_field_size(grey) if vae.needs_grey else None
         return lambda z, r: vae.decode(z, None if g64 is None else g64.repeat_interleave(r, 0))
 
-    proxy = fit_decoder_proxy(vae, sd) if loss == "winner" else None
+    proxy = fit_decoder_proxy(vae, sd) if loss in ("winner", "shared-cast") else None
+    if loss == "shared-cast" and proxy is None:
+        raise ValueError(
+            "the shared-cast MDN loss needs a decoder that reads the latent alone (not ours-skip)"
+        )
 
     def batch_loss(grey, ab, z, logits, means):
         value = mdn_loss(z, logits, means, variance)
-        if loss != "latent":
+        if loss == "shared-cast":
+            value = value + shared_cast_loss(ab, means, decoder_for(grey), proxy)[0]
+        elif loss != "latent":
             value = value + decoded_colour_loss(ab, means, decoder_for(grey), proxy)[0]
         return value
 

@@ -129,6 +129,43 @@ def decoded_colour_loss(
     return (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean(), m
 
 
+# The "shared-cast" MDN loss: how much each component's overall cast (its field's mean ab)
+# off the photo's counts, against the winner's own error. At 1 a cast off by some amount
+# costs every component what the same shift of all its pixels would cost the winner.
+CAST_WEIGHT = 1.0
+
+
+def shared_cast_loss(
+    ab: torch.Tensor, means: torch.Tensor, decode, proxy: LinearDecoder, cast_weight: float = CAST_WEIGHT
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best-of-K on the decoded colours with the overall cast set aside: the "shared-cast"
+    MDN loss, our answer to modes that differ mostly by a colour filter (docs/method.md,
+    section 9).
+
+    The winner is the component nearest the truth once each component's mean ab is
+    replaced by the truth's, so the components divide the photo's possible colourings of
+    its parts among them rather than its possible casts; its decoded colours are pulled
+    towards the truth as in decoded_colour_loss. Every component's cast, read exactly
+    through the affine proxy (the mean of an affine map is affine), is pulled towards the
+    truth's overall colour, so all share the cast the features predict.
+
+    Shapes as decoded_colour_loss; `proxy` is required. Returns the loss (summed over
+    pixels, averaged over the batch) and the winning component of each image.
+    """
+    B, K, d = means.shape
+    pixels = ab.shape[-2] * ab.shape[-1]
+    true_cast = ab.mean((-2, -1))  # (B, 2)
+    with torch.no_grad():
+        fields = proxy(means.reshape(B * K, d)).view(B, K, *ab.shape[1:])
+        uncast = fields - fields.mean((-2, -1), keepdim=True) + true_cast[:, None, :, None, None]
+        m = (uncast - ab[:, None]).abs().flatten(2).mean(2).argmin(1)
+    idx = torch.arange(B, device=ab.device)
+    winner = (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean()
+    casts = proxy.cast(means.reshape(B * K, d)).view(B, K, 2)
+    off = (casts - true_cast[:, None]).abs().sum(-1).mean(1).mean()
+    return winner + cast_weight * pixels * off, m
+
+
 class LinearDecoder:
     """An affine stand-in for a decoder, fitted by least squares to (z, decode(z)) pairs:
     cheap enough to score all K components of every photo when choosing a winner."""
@@ -141,9 +178,15 @@ class LinearDecoder:
         gram = X.T @ X
         gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
         self.weight = torch.linalg.solve(gram, X.T @ Y).to(z.device, z.dtype)  # (d + 1, H*W*2)
+        # The field's per-channel mean is affine in z too: (d + 1, channels).
+        self._cast = self.weight.view(len(self.weight), self.shape[0], -1).mean(-1)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return (z @ self.weight[:-1] + self.weight[-1]).view(-1, *self.shape)
+
+    def cast(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> (N, channels): the mean over pixels of each decoded field."""
+        return z @ self._cast[:-1] + self._cast[-1]
 
 
 def colornet_loss(logits: torch.Tensor, ab_true: torch.Tensor, bin_weights: torch.Tensor) -> torch.Tensor:

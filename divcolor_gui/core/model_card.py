@@ -32,6 +32,16 @@ def _fmt_losses(d: dict | None) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in d.items())
 
 
+def _ranking_row(meta: dict) -> str:
+    text = RANKING_TEXT.get(meta.get("ranking", "latent"), str(meta.get("ranking")))
+    fit = meta.get("ranking_fit") if meta.get("ranking") == "decoded" else None
+    if not isinstance(fit, dict) or "refitted" not in fit:
+        return text
+    if not fit["refitted"]:
+        return "decoded, tried: the paper's weights ranked best on the holdout and were kept"
+    return f"{text}; chroma weight {fit['chroma_weight']:g}, weight decay {fit['weight_decay']:g}"
+
+
 def _fmt_lr(lr) -> str:
     if isinstance(lr, dict):
         return ", ".join(f"{stage_title(s)} {v:g}" for s, v in lr.items())
@@ -81,7 +91,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Loss weights", ", ".join(f"{k} {v:g}" for k, v in lw.items()) or "?"),
         ("L_hist weighting", str(meta.get("weighting", "?"))),
         ("MDN loss", MDN_LOSS_TEXT.get(meta.get("mdn_loss", "latent"), str(meta.get("mdn_loss")))),
-        ("Ranking", RANKING_TEXT.get(meta.get("ranking", "latent"), str(meta.get("ranking")))),
+        ("Ranking", _ranking_row(meta)),
         ("Learning rate (last run)", _fmt_lr(meta["lr"]) if "lr" in meta else "?"),
         (
             "Device",

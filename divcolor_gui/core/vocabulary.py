@@ -52,8 +52,10 @@ FEATURE_LOSS_TEXT = {
 # The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds
 # best-of-K on the decoded colours (losses.decoded_colour_loss).
 # "winner" is "decoded" with the best chosen by a linear stand-in for the decoder (one decode
-# per photo instead of nine: ~3x faster).
-MDN_LOSSES = ("latent", "decoded", "winner")
+# per photo instead of nine: ~3x faster). "shared-cast" is "winner" with the best chosen with
+# each component's overall cast set aside, and every cast pulled towards the photo's
+# (losses.shared_cast_loss).
+MDN_LOSSES = ("latent", "decoded", "winner", "shared-cast")
 
 # How the MDN's weights pi rank its components: "latent" is the paper's (trained towards the
 # component nearest the VAE's embedding); "decoded" refits them after training towards the
@@ -71,6 +73,8 @@ MDN_LOSS_TEXT = {
     "latent": "latent (the paper's: the component nearest the VAE's embedding)",
     "decoded": "decoded (the paper's, plus the best of the 8 decoded colorizations pulled towards the truth)",
     "winner": "winner (as decoded, the best chosen by a linear stand-in for the decoder)",
+    "shared-cast": "shared-cast (as winner, the best chosen with each colorization's overall cast set aside,"
+    " and every cast pulled towards the photo's)",
 }
 
 

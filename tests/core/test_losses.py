@@ -288,3 +288,49 @@ def test_decoded_colour_loss_with_a_proxy_decodes_only_the_winners(gen):
     got, m_got = losses.decoded_colour_loss(ab, means, decode, proxy)
     assert torch.equal(m_got, m_want) and got.item() == pytest.approx(want.item(), rel=1e-5)
     assert calls == [3]
+
+
+def test_shared_cast_loss_chooses_by_the_colours_with_the_cast_set_aside():
+    """Component 0 has the truth's pattern under a strong cast, component 1 the truth's cast
+    without its pattern: decoded_colour_loss picks 1 (nearer in plain L1), the shared-cast
+    loss picks 0, whose colours are right once the cast is set aside."""
+    ab = torch.tensor([[[[0.4, -0.4]], [[0.0, 0.0]]]])  # (1, 2, 1, 2): a red-green pattern, no cast
+    means = torch.tensor([[
+        [1.4, 0.6, 1.0, 1.0],  # the pattern, shifted by +1 in both channels
+        [0.0, 0.0, 0.0, 0.0],  # grey: the right cast, no pattern
+    ]])  # fmt: skip
+    proxy = losses.LinearDecoder(means.reshape(-1, 4), _as_field(means.reshape(-1, 4), 1))
+    assert losses.decoded_colour_loss(ab, means, _as_field)[1].tolist() == [1]
+    assert losses.shared_cast_loss(ab, means, _as_field, proxy)[1].tolist() == [0]
+
+
+def test_shared_cast_loss_pulls_every_cast_towards_the_photos(gen):
+    """The term is the winner's summed L1 plus, for every component, its cast's L1 distance
+    from the truth's times the pixel count (CAST_WEIGHT 1); every component's mean moves,
+    each towards the truth's cast."""
+    ab = torch.randn(2, 2, 1, 2, generator=gen)
+    means = torch.randn(2, 5, 4, generator=gen)
+    A, b = torch.randn(4, 4, generator=gen), torch.randn(4, generator=gen)
+    decode = lambda z, r: (z @ A + b).view(-1, 2, 1, 2)  # noqa: E731 (an affine decoder: the proxy is exact)
+    z_fit = torch.randn(64, 4, generator=gen)
+    proxy = losses.LinearDecoder(z_fit, decode(z_fit, 1))
+    loss, m = losses.shared_cast_loss(ab, means, decode, proxy)
+    fields = decode(means.reshape(-1, 4), 1).view(2, 5, 2, 1, 2)
+    truth_cast = ab.mean((-2, -1))
+    want = 0.0
+    for i in range(2):
+        uncast = fields[i] - fields[i].mean((-2, -1), keepdim=True) + truth_cast[i, :, None, None]
+        assert m[i].item() == int((uncast - ab[i]).abs().flatten(1).mean(1).argmin())
+        want += (fields[i, m[i]] - ab[i]).abs().sum().item()
+        want += 2 * (fields[i].mean((-2, -1)) - truth_cast[i]).abs().sum(-1).mean().item()
+    assert loss.item() == pytest.approx(want / 2, rel=1e-4)
+
+    # One step down the cast term alone brings every component's cast nearer the truth's.
+    means = means.clone().requires_grad_(True)
+    loss = losses.shared_cast_loss(ab, means, lambda z, r: decode(z, r).detach() * 0, proxy)[0]
+    loss.backward()
+    with torch.no_grad():
+        moved = means - 1e-3 * means.grad
+        before = (proxy.cast(means.reshape(-1, 4)).view(2, 5, 2) - truth_cast[:, None]).abs().sum(-1)
+        after = (proxy.cast(moved.reshape(-1, 4)).view(2, 5, 2) - truth_cast[:, None]).abs().sum(-1)
+    assert (after < before).all()

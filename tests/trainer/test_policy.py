@@ -95,15 +95,20 @@ def test_base_model_info_reads_the_file(tmp_path):
         base_model_info(path)
 
 
-def test_resume_keeps_the_mdn_loss_unless_one_is_given(tmp_path):
+def test_resume_keeps_the_losses_unless_one_is_given(tmp_path):
     """A resumed model once went on with the paper's loss, silently, when --mdn-loss and
-    --end-to-end were not repeated; a loss that is given still switches it."""
-    meta = {"mdn_loss": "winner", "end_to_end": True}
+    --end-to-end were not repeated, and a feature network trained on the field went on with
+    the 313 bins when --features-loss was not; a loss that is given still switches it."""
+    meta = {"mdn_loss": "winner", "end_to_end": True, "features_loss": "field"}
     cfg = TrainConfig(data=tmp_path, out=tmp_path / "m.pt")
     kept, notes = settings_for_resume(cfg, meta)
-    assert (kept.mdn_loss, kept.end_to_end) == ("winner", True)
+    assert (kept.mdn_loss, kept.end_to_end, kept.features_loss) == ("winner", True, "field")
     assert "mdn loss: winner (as the model was trained)" in notes
+    assert "features loss: field (as the model was trained)" in notes
     switched, _ = settings_for_resume(
-        TrainConfig(data=tmp_path, out=tmp_path / "m.pt", mdn_loss="decoded", end_to_end=False), meta
+        TrainConfig(
+            data=tmp_path, out=tmp_path / "m.pt", mdn_loss="decoded", end_to_end=False, features_loss="bins"
+        ),
+        meta,
     )
-    assert (switched.mdn_loss, switched.end_to_end) == ("decoded", False)
+    assert (switched.mdn_loss, switched.end_to_end, switched.features_loss) == ("decoded", False, "bins")

@@ -11,8 +11,9 @@ import torch
 
 from divcolor_gui.core.checkpoint import load_model
 from divcolor_gui.core.model_card import model_card_text
+from trainer import ranking
 from trainer.loop import Progress
-from trainer.ranking import CHROMA_WEIGHT, STAGE, fit_readout, ranking_targets
+from trainer.ranking import CHROMA_FLOOR, STAGE, fit_readout, pick_ranking, ranking_targets
 from trainer.run import TrainConfig, run_training
 
 
@@ -34,13 +35,34 @@ def test_targets_prefer_the_truths_colourfulness_at_equal_error():
     err = torch.tensor([[0.05, 0.05, 0.04]])
     chroma = torch.tensor([[0.02, 0.11, 0.02]])
     truth = torch.tensor([0.12])
-    t = ranking_targets(err, chroma, truth)
+    t = ranking_targets(err, chroma, truth, chroma_weight=0.7)
     assert t[0, 1] < t[0, 0]  # as near, and as colourful as the truth
-    torch.testing.assert_close(t[0, 0] - t[0, 1], torch.tensor(CHROMA_WEIGHT * 0.09))
+    torch.testing.assert_close(t[0, 0] - t[0, 1], torch.tensor(0.7 * 0.09))
     assert t.argmin(1).item() == 1
+    assert ranking_targets(err, chroma, truth, chroma_weight=0.0).argmin(1).item() == 2  # L1 alone
+
+
+def test_the_nearest_ranking_among_the_colourful_ones_is_kept():
+    dull, bright, brighter = CHROMA_FLOOR - 0.2, CHROMA_FLOOR + 0.01, CHROMA_FLOOR + 0.2
+    trials = {None: (0.060, dull), (0.2, 0.01): (0.065, bright), (0.7, 0.01): (0.070, brighter)}
+    assert pick_ranking(trials) == (0.2, 0.01)  # the nearest photo-like one, not the dull paper's
+    trials[None] = (0.064, bright)
+    assert pick_ranking(trials) is None  # the paper's weights, when they are nearer and colourful
+    dull_only = {None: (0.06, 0.5), (0.2, 0.01): (0.07, 0.7), (0.7, 0.01): (0.08, 0.6)}
+    assert pick_ranking(dull_only) == (0.2, 0.01)  # none colourful enough: the most colourful
 
 
 def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypatch, run_to_end):
+    """Every chroma weight and weight decay is tried on the holdout beside the paper's
+    weights; when a refit is chosen (here forced: a tiny model's choice is arbitrary), only
+    the weights' read-out moves, and a second request does nothing."""
+    tried = []
+
+    def first_refit(trials):
+        tried.extend(trials)
+        return next(k for k in trials if k is not None)
+
+    monkeypatch.setattr(ranking, "pick_ranking", first_refit)
     out = tmp_path / "ranked.pt"
     shutil.copy(trained_model.path, out)
     before = load_model(out).nets["mdn"]
@@ -53,7 +75,8 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
     records = [r for r in records if isinstance(r, Progress)]  # not the folder scan's
     stages = {r.stage for r in records}
     assert stages == {STAGE}, stages  # the networks were finished: only the refit ran
-    assert records[-1].kind == "epoch" and records[-1].val["weight_decay"] > 0
+    assert records[-1].kind == "epoch" and records[-1].val["refitted"] == 1.0
+    assert len(tried) == 1 + len(ranking.CHROMA_WEIGHTS) * len(ranking.WEIGHT_DECAYS) and None in tried
 
     bundle = load_model(out)
     after = bundle.nets["mdn"]
@@ -65,14 +88,38 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
     for name, p in before.state_dict().items():
         if not name.startswith(last):
             assert torch.equal(p, after.state_dict()[name]), name
-    assert bundle.meta["ranking"] == "decoded" and "weight_decay" in bundle.meta["ranking_fit"]
+    fit = bundle.meta["ranking_fit"]
+    assert bundle.meta["ranking"] == "decoded" and fit["refitted"]
+    assert (fit["chroma_weight"], fit["weight_decay"]) == (
+        ranking.CHROMA_WEIGHTS[0],
+        ranking.WEIGHT_DECAYS[0],
+    )
     assert "decoded (the weights refitted" in model_card_text(bundle.meta, "ranked")
+    assert f"chroma weight {ranking.CHROMA_WEIGHTS[0]:g}" in model_card_text(bundle.meta, "ranked")
 
     # Asked again, and resumed without asking: nothing more to do, the ranking stays.
-    for ranking in ("decoded", None):
-        records, _ = run_to_end(run_training(dataclasses.replace(cfg, ranking=ranking)))
+    for asked in ("decoded", None):
+        records, _ = run_to_end(run_training(dataclasses.replace(cfg, ranking=asked)))
         assert not [r for r in records if isinstance(r, Progress)]
         assert torch.equal(load_model(out).nets["mdn"].fc[-1].weight, w1)
+
+
+def test_the_papers_weights_stay_when_they_rank_best(trained_model, tmp_path, monkeypatch, run_to_end):
+    out = tmp_path / "kept.pt"
+    shutil.copy(trained_model.path, out)
+    before = load_model(out).nets["mdn"].fc[-1].weight.clone()
+    monkeypatch.setenv("DIVCOLOR_HOME", str(trained_model.home))
+    monkeypatch.setattr(ranking, "pick_ranking", lambda trials: None)
+    cfg = TrainConfig(
+        data=trained_model.folder.root, out=out, preset="tiny", epochs={"features": 1, "vae": 2, "mdn": 1},
+        batch_size=8, device="cpu", resume=True, ranking="decoded",
+    )  # fmt: skip
+    records, _ = run_to_end(run_training(cfg))
+    assert [r.val["refitted"] for r in records if isinstance(r, Progress) and r.kind == "epoch"] == [0.0]
+    bundle = load_model(out)
+    assert torch.equal(bundle.nets["mdn"].fc[-1].weight, before)
+    assert bundle.meta["ranking"] == "decoded" and bundle.meta["ranking_fit"]["refitted"] is False
+    assert "the paper's weights ranked best on the holdout" in model_card_text(bundle.meta, "kept")
 
 
 def test_more_mdn_epochs_rank_again(trained_model, tmp_path, subprocess_env):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from divcolor_gui.core.checkpoint import load_model, save_model
-from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss
+from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_loss
 from trainer.data import ScanProgress, scan_folder
 from trainer.loop import Progress, cosine_lr
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
@@ -213,6 +213,46 @@ def test_mdn_continues_on_the_decoded_loss(trained_model, divcolor_home, tmp_pat
         assert calls[name].count(True) == math.ceil(n_train / BATCH), name  # training steps
         assert calls[name].count(False) == math.ceil(n_val / BATCH), name  # validation batches
     assert 0 < epochs[0].val["eob"] < 1 and math.isfinite(epochs[0].val["loss"])
+
+
+def test_the_shared_cast_loss_trains_the_mdn_alone(
+    trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--mdn-loss shared-cast on a finished model: one more MDN epoch whose every training
+    step goes through shared_cast_loss (and never decoded_colour_loss); the VAE stays as
+    it was and the file says which loss it had. A decoder that also reads the grey
+    image has no affine stand-in, so it is refused."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    calls = {"cast": [], "colour": []}
+    monkeypatch.setattr(
+        "trainer.stages.shared_cast_loss",
+        lambda *a: calls["cast"].append(torch.is_grad_enabled()) or shared_cast_loss(*a),
+    )
+    monkeypatch.setattr(
+        "trainer.stages.decoded_colour_loss",
+        lambda *a: calls["colour"].append(torch.is_grad_enabled()) or decoded_colour_loss(*a),
+    )
+    out = tmp_path / "cast.pt"
+    shutil.copy(trained_model.path, out)
+    shutil.copy(resume_path(trained_model.path), resume_path(out))
+    before = load_model(out)
+    longer = {**EPOCHS, "mdn": EPOCHS["mdn"] + 1}
+    records, _ = run_to_end(
+        run_training(_cfg(trained_model.folder, out, resume=True, epochs=longer, mdn_loss="shared-cast"))
+    )
+    epochs = [r for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert [(r.stage, r.epoch) for r in epochs] == [("mdn", 2)]
+    after = load_model(out)
+    assert after.meta["mdn_loss"] == "shared-cast"
+    assert _same_state(_state(after.nets["vae"]), _state(before.nets["vae"]))
+    assert not _same_state(_state(after.nets["mdn"]), _state(before.nets["mdn"]))
+    n_train, _ = _expected_split(trained_model.folder.colour)
+    assert calls["cast"].count(True) == math.ceil(n_train / BATCH) and calls["colour"] == []
+    assert 0 < epochs[0].val["eob"] < 1 and math.isfinite(epochs[0].val["loss"])
+
+    cfg = _cfg(trained_model.folder, tmp_path / "skip.pt", method="ours-skip", mdn_loss="shared-cast")
+    with pytest.raises(TrainingError, match="shared-cast MDN loss needs a decoder"):
+        next(run_training(cfg))
 
 
 def test_skip_model_trains_on_the_decoded_loss(

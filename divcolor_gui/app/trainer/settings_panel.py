@@ -53,6 +53,7 @@ MDN_LOSS_ITEMS = {
     "latent": "latent (the paper's)",
     "decoded": "latent + decoded colours",
     "winner": "latent + decoded colours, fast",
+    "shared-cast": "latent + decoded colours, one shared cast",
 }
 _OTHER_FILE = "__other__"
 
