@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from divcolor_gui.core.vocabulary import (
+    CAST_WEIGHT,
     DEFAULT_PRESET,
     DEVICE_CHOICES,
     FEATURE_LOSSES,
@@ -164,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         "in what is coloured, not by a tint). --resume keeps the model's loss unless one is given",
     )
     t.add_argument(
+        "--cast-weight",
+        type=float,
+        help="the shared-cast loss's pull of each colorization's overall cast towards the photo's, against "
+        f"the best one's own error (default: {CAST_WEIGHT:g}; lower keeps more of the modes' tints)",
+    )
+    t.add_argument(
         "--ranking",
         choices=RANKINGS,
         help="latent (default): the MDN's weights as the paper trains them; decoded: then refitted so that "
@@ -299,6 +306,7 @@ def _train_config(args):
         "features_loss",
         "features_preset",
         "mdn_loss",
+        "cast_weight",
         "ranking",
         "method",
         "val_fraction",

@@ -34,6 +34,7 @@ class TrainConfig:
     # "latent", False and "latent".
     features_loss: str | None = None  # vocabulary.FEATURE_LOSSES
     mdn_loss: str | None = None  # vocabulary.MDN_LOSSES
+    cast_weight: float | None = None  # the shared-cast loss's weight on each mode's cast (else CAST_WEIGHT)
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
     ranking: str | None = None  # vocabulary.RANKINGS: "decoded" refits pi after the MDN (trainer.ranking)
     val_fraction: float = 0.05

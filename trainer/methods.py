@@ -32,7 +32,7 @@ from divcolor_gui.core.nets.mdn import MDN, MDN_PRESETS
 from divcolor_gui.core.nets.vae import VAE, VAE_PRESETS
 from divcolor_gui.core.nets.vae_skip import SKIP_VAE_PRESETS, SkipVAE, SkipVAEConfig
 from divcolor_gui.core.stats import DatasetStats
-from divcolor_gui.core.vocabulary import METHOD_LABELS, STAGE_ORDER, TRAINABLE_METHODS
+from divcolor_gui.core.vocabulary import CAST_WEIGHT, METHOD_LABELS, STAGE_ORDER, TRAINABLE_METHODS
 
 from . import baselines, stages
 from .loop import Progress, StageData, StageState
@@ -49,6 +49,7 @@ class RunSettings:
     loss_weights: LossWeights = field(default_factory=LossWeights)
     features_loss: str = "bins"
     mdn_loss: str = "latent"
+    cast_weight: float = CAST_WEIGHT
     end_to_end: bool = False
 
 
@@ -100,7 +101,7 @@ _OURS_STAGES = {
     "vae": lambda state, sd, run: stages.train_vae(state, sd, run.stats, run.loss_weights, lr=run.lr),
     "mdn": lambda state, sd, run: stages.train_mdn(
         state, sd, run.nets["features"], run.nets["vae"], lr=run.lr, loss=run.mdn_loss,
-        end_to_end=run.end_to_end,
+        cast_weight=run.cast_weight, end_to_end=run.end_to_end,
     ),
 }  # fmt: skip
 

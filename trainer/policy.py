@@ -23,6 +23,7 @@ from divcolor_gui.core.checkpoint import ModelFileError, read_model_dict
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNetConfig
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
+from divcolor_gui.core.vocabulary import CAST_WEIGHT
 
 from .config import TrainConfig, TrainingError
 from .data import trained_on
@@ -119,6 +120,7 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
     for key, default in (
         ("features_loss", "bins"),
         ("mdn_loss", "latent"),
+        ("cast_weight", CAST_WEIGHT),
         ("end_to_end", False),
         ("ranking", "latent"),
     ):

@@ -37,6 +37,7 @@ from divcolor_gui.core.nets.mdn import MDN_PRESETS
 from divcolor_gui.core.output_paths import OutputPathError, check_output_file
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import (
+    CAST_WEIGHT,
     FEATURE_LOSSES,
     FEATURE_PRESETS,
     MDN_LOSSES,
@@ -68,6 +69,7 @@ def run_training(cfg: TrainConfig, ranks: Ranks = SINGLE):
         cfg,
         features_loss=cfg.features_loss or "bins",
         mdn_loss=cfg.mdn_loss or "latent",
+        cast_weight=CAST_WEIGHT if cfg.cast_weight is None else cfg.cast_weight,
         end_to_end=bool(cfg.end_to_end),
         ranking=cfg.ranking or "latent",
     )
@@ -319,6 +321,7 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
         mdn_loss=cfg.mdn_loss,
+        cast_weight=cfg.cast_weight,
         end_to_end=cfg.end_to_end,  # the last run's choice, which a plain --resume keeps
         # whether the feature network has ever learned through the MDN (the model card says so)
         features_end_to_end=cfg.end_to_end or bool(meta.get("features_end_to_end", meta.get("end_to_end"))),
@@ -392,7 +395,8 @@ def _train_role(
     )  # fmt: skip
     run = RunSettings(
         stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
-        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, end_to_end=cfg.end_to_end,
+        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight,
+        end_to_end=cfg.end_to_end,
     )  # fmt: skip
     if role == "features":  # the loss its last epochs were trained with, for the model card
         meta["features_loss"] = cfg.features_loss

@@ -20,7 +20,7 @@ from divcolor_gui.core.losses import (
 )
 from divcolor_gui.core.nets.vae import reparameterize
 from divcolor_gui.core.stats import DatasetStats
-from divcolor_gui.core.vocabulary import MDN_LOSSES
+from divcolor_gui.core.vocabulary import CAST_WEIGHT, MDN_LOSSES
 
 from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
 
@@ -152,7 +152,7 @@ def train_vae(
 
 def train_mdn(
     state: StageState, sd: StageData, features: nn.Module, vae: nn.Module, lr: float = 1e-3,
-    loss: str = "latent", end_to_end: bool = False,
+    loss: str = "latent", end_to_end: bool = False, cast_weight: float = CAST_WEIGHT,
 ):  # fmt: skip
     """Stage 2: the MDN from grey features to the VAE's embedding.
 
@@ -197,7 +197,7 @@ def train_mdn(
     def batch_loss(grey, ab, z, logits, means):
         value = mdn_loss(z, logits, means, variance)
         if loss == "shared-cast":
-            value = value + shared_cast_loss(ab, means, decoder_for(grey), proxy)[0]
+            value = value + shared_cast_loss(ab, means, decoder_for(grey), proxy, cast_weight)[0]
         elif loss != "latent":
             value = value + decoded_colour_loss(ab, means, decoder_for(grey), proxy)[0]
         return value

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from . import lab
+from .vocabulary import CAST_WEIGHT
 
 
 @dataclass
@@ -127,12 +128,6 @@ def decoded_colour_loss(
         m = err.flatten(2).mean(2).argmin(1)
     idx = torch.arange(B, device=ab.device)
     return (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean(), m
-
-
-# The "shared-cast" MDN loss: how much each component's overall cast (its field's mean ab)
-# off the photo's counts, against the winner's own error. At 1 a cast off by some amount
-# costs every component what the same shift of all its pixels would cost the winner.
-CAST_WEIGHT = 1.0
 
 
 def shared_cast_loss(

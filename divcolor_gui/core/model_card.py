@@ -32,6 +32,14 @@ def _fmt_losses(d: dict | None) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in d.items())
 
 
+def _mdn_loss_row(meta: dict) -> str:
+    loss = meta.get("mdn_loss", "latent")
+    text = MDN_LOSS_TEXT.get(loss, str(loss))
+    if loss == "shared-cast" and meta.get("cast_weight") is not None:
+        text += f"; cast weight {meta['cast_weight']:g}"
+    return text
+
+
 def _ranking_row(meta: dict) -> str:
     text = RANKING_TEXT.get(meta.get("ranking", "latent"), str(meta.get("ranking")))
     fit = meta.get("ranking_fit") if meta.get("ranking") == "decoded" else None
@@ -90,7 +98,7 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Batch size", str(meta.get("batch_size", "?"))),
         ("Loss weights", ", ".join(f"{k} {v:g}" for k, v in lw.items()) or "?"),
         ("L_hist weighting", str(meta.get("weighting", "?"))),
-        ("MDN loss", MDN_LOSS_TEXT.get(meta.get("mdn_loss", "latent"), str(meta.get("mdn_loss")))),
+        ("MDN loss", _mdn_loss_row(meta)),
         ("Ranking", _ranking_row(meta)),
         ("Learning rate (last run)", _fmt_lr(meta["lr"]) if "lr" in meta else "?"),
         (

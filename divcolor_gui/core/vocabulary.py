@@ -56,6 +56,10 @@ FEATURE_LOSS_TEXT = {
 # each component's overall cast set aside, and every cast pulled towards the photo's
 # (losses.shared_cast_loss).
 MDN_LOSSES = ("latent", "decoded", "winner", "shared-cast")
+# The shared-cast loss's default weight on each component's overall cast (its field's mean ab)
+# off the photo's, against the winner's own error: at 1 a cast off by some amount costs every
+# component what the same shift of all its pixels would cost the winner.
+CAST_WEIGHT = 1.0
 
 # How the MDN's weights pi rank its components: "latent" is the paper's (trained towards the
 # component nearest the VAE's embedding); "decoded" refits them after training towards the

@@ -99,10 +99,11 @@ def test_resume_keeps_the_losses_unless_one_is_given(tmp_path):
     """A resumed model once went on with the paper's loss, silently, when --mdn-loss and
     --end-to-end were not repeated, and a feature network trained on the field went on with
     the 313 bins when --features-loss was not; a loss that is given still switches it."""
-    meta = {"mdn_loss": "winner", "end_to_end": True, "features_loss": "field"}
+    meta = {"mdn_loss": "winner", "end_to_end": True, "features_loss": "field", "cast_weight": 0.5}
     cfg = TrainConfig(data=tmp_path, out=tmp_path / "m.pt")
     kept, notes = settings_for_resume(cfg, meta)
     assert (kept.mdn_loss, kept.end_to_end, kept.features_loss) == ("winner", True, "field")
+    assert kept.cast_weight == 0.5 and "cast weight: 0.5 (as the model was trained)" in notes
     assert "mdn loss: winner (as the model was trained)" in notes
     assert "features loss: field (as the model was trained)" in notes
     switched, _ = settings_for_resume(

@@ -13,6 +13,7 @@ import torch
 
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_loss
+from divcolor_gui.core.model_card import model_card_text
 from trainer.data import ScanProgress, scan_folder
 from trainer.loop import Progress, cosine_lr
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
@@ -218,16 +219,20 @@ def test_mdn_continues_on_the_decoded_loss(trained_model, divcolor_home, tmp_pat
 def test_the_shared_cast_loss_trains_the_mdn_alone(
     trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end
 ):
-    """--mdn-loss shared-cast on a finished model: one more MDN epoch whose every training
-    step goes through shared_cast_loss (and never decoded_colour_loss); the VAE stays as
-    it was and the file says which loss it had. A decoder that also reads the grey
-    image has no affine stand-in, so it is refused."""
+    """--mdn-loss shared-cast --cast-weight 0.5 on a finished model: one more MDN epoch whose
+    every training step goes through shared_cast_loss at that weight (and never
+    decoded_colour_loss); the VAE stays as it was and the file and its card say which loss
+    and weight it had. A decoder that also reads the grey image has no affine stand-in, so
+    it is refused."""
     monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
-    calls = {"cast": [], "colour": []}
-    monkeypatch.setattr(
-        "trainer.stages.shared_cast_loss",
-        lambda *a: calls["cast"].append(torch.is_grad_enabled()) or shared_cast_loss(*a),
-    )
+    calls = {"cast": [], "colour": [], "weight": set()}
+
+    def cast_spy(*a):
+        calls["cast"].append(torch.is_grad_enabled())
+        calls["weight"].add(a[4])
+        return shared_cast_loss(*a)
+
+    monkeypatch.setattr("trainer.stages.shared_cast_loss", cast_spy)
     monkeypatch.setattr(
         "trainer.stages.decoded_colour_loss",
         lambda *a: calls["colour"].append(torch.is_grad_enabled()) or decoded_colour_loss(*a),
@@ -238,12 +243,18 @@ def test_the_shared_cast_loss_trains_the_mdn_alone(
     before = load_model(out)
     longer = {**EPOCHS, "mdn": EPOCHS["mdn"] + 1}
     records, _ = run_to_end(
-        run_training(_cfg(trained_model.folder, out, resume=True, epochs=longer, mdn_loss="shared-cast"))
+        run_training(
+            _cfg(
+                trained_model.folder, out, resume=True, epochs=longer, mdn_loss="shared-cast", cast_weight=0.5
+            )
+        )
     )
     epochs = [r for r in records if isinstance(r, Progress) and r.kind == "epoch"]
     assert [(r.stage, r.epoch) for r in epochs] == [("mdn", 2)]
     after = load_model(out)
-    assert after.meta["mdn_loss"] == "shared-cast"
+    assert (after.meta["mdn_loss"], after.meta["cast_weight"], calls["weight"]) == ("shared-cast", 0.5, {0.5})
+    assert "shared-cast (as winner" in model_card_text(after.meta, "cast")
+    assert "cast weight 0.5" in model_card_text(after.meta, "cast")
     assert _same_state(_state(after.nets["vae"]), _state(before.nets["vae"]))
     assert not _same_state(_state(after.nets["mdn"]), _state(before.nets["mdn"]))
     n_train, _ = _expected_split(trained_model.folder.colour)
