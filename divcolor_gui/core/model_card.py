@@ -26,6 +26,15 @@ def _features_row(reused: dict | None, end_to_end: bool) -> str:
     return where + (", then trained on through the MDN's loss (end to end)" if end_to_end else "")
 
 
+def _vae_row(reused: dict) -> str:
+    """A VAE reused (--vae): where from, and what it had learned there."""
+    where = f"reused, frozen, from `{Path(reused.get('model', '?')).name}`"
+    if reused.get("epochs"):
+        n = reused["epochs"]
+        where += f" ({n} epoch{'' if n == 1 else 's'} on `{Path(reused.get('trained_on', '?')).name}`)"
+    return where
+
+
 def _fmt_losses(d: dict | None) -> str:
     if not d:
         return "-"
@@ -88,6 +97,11 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         (
             STAGE_TITLES["features"],
             _features_row(reused, bool(meta.get("features_end_to_end", meta.get("end_to_end")))),
+        ),
+        *(
+            [(STAGE_TITLES["vae"], _vae_row(meta["vae_from"]))]
+            if isinstance(meta.get("vae_from"), dict)
+            else []
         ),
         (
             "Feature loss",

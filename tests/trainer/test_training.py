@@ -447,6 +447,10 @@ def test_a_residual_feature_network_on_a_reused_vae(
         "trained_on": trained_model.folder.root.name,
         "epochs": 1,
     }
+    assert (
+        f"reused, frozen, from `base.pt` (1 epoch on `{trained_model.folder.root.name}`)"
+        in model_card_text(new.meta, "residual")
+    )
     assert new.meta["progress"] == {"features": 1, "mdn": 1} and new.meta["epochs"]["vae"] == 1
 
     from trainer.policy import plan_run
