@@ -298,7 +298,7 @@ class TrainerSettingsPanel(QWidget):
                 self.preset_combo.setToolTip(
                     f"Follows the base model ({preset}), whose features the MDN reads"
                 )
-                hint = f"Reuses its {preset} feature network, frozen; trains the VAE and MDN."
+                hint = f"Reuses its feature network ({preset} preset), frozen; trains the VAE and MDN."
         self.base_hint.setText(hint)
         self.base_hint.setVisible(bool(hint))
         self._emit_changed()
