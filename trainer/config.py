@@ -10,7 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from divcolor_gui.core.losses import LossWeights
-from divcolor_gui.core.vocabulary import DEFAULT_PRESET, STAGE_ORDER
+from divcolor_gui.core.vocabulary import CAST_WEIGHT, DEFAULT_PRESET, STAGE_ORDER
+
+# What a TrainConfig's None means for each of these, when no model file decides it: a new run
+# trains this way; a resumed one goes on as its file was trained (policy.settings_for_resume).
+NOT_GIVEN = {
+    "features_loss": "bins",
+    "mdn_loss": "latent",
+    "cast_weight": CAST_WEIGHT,
+    "end_to_end": False,
+    "ranking": "latent",
+}
 
 
 @dataclass
@@ -30,11 +40,10 @@ class TrainConfig:
     lr: float | dict[str, float] = 1e-3  # one rate, or per stage (e.g. a lower one to fine-tune the VAE)
     loss_weights: LossWeights = field(default_factory=LossWeights)
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
-    # None: as the resumed model was trained (policy.settings_for_resume), else "bins",
-    # "latent", False and "latent".
+    # None: as the resumed model was trained, else NOT_GIVEN's value.
     features_loss: str | None = None  # vocabulary.FEATURE_LOSSES
     mdn_loss: str | None = None  # vocabulary.MDN_LOSSES
-    cast_weight: float | None = None  # the shared-cast loss's weight on each mode's cast (else CAST_WEIGHT)
+    cast_weight: float | None = None  # the shared-cast loss's pull on each mode's cast
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
     ranking: str | None = None  # vocabulary.RANKINGS: "decoded" refits pi after the MDN (trainer.ranking)
     val_fraction: float = 0.05

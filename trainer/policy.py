@@ -23,9 +23,8 @@ from divcolor_gui.core.checkpoint import ModelFileError, read_model_dict
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNetConfig
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
-from divcolor_gui.core.vocabulary import CAST_WEIGHT
 
-from .config import TrainConfig, TrainingError
+from .config import NOT_GIVEN, TrainConfig, TrainingError
 from .data import trained_on
 
 # Settings a resumed model keeps from its file, by the name they have in TrainConfig and meta.
@@ -117,15 +116,11 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
             changes["stages"] = ("features", *cfg.stages)
     # The losses go on as they were unless the caller names one (switching is allowed: a
     # model may go on from the paper's loss to a decoded one).
-    for key, default in (
-        ("features_loss", "bins"),
-        ("mdn_loss", "latent"),
-        ("cast_weight", CAST_WEIGHT),
-        ("end_to_end", False),
-        ("ranking", "latent"),
-    ):
+    for key, default in NOT_GIVEN.items():
         if getattr(cfg, key) is None and key in meta:
             changes[key] = meta[key]
+            if key == "cast_weight" and changes.get("mdn_loss", cfg.mdn_loss) != "shared-cast":
+                continue  # kept, but it weighs nothing in the loss this run trains with
             if meta[key] != default:  # said only where it is not what a new run would do
                 notes.append(f"{key.replace('_', ' ')}: {meta[key]} (as the model was trained)")
     if meta.get("vae_from"):  # likewise a reused VAE: in the file, not trained

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import math
 import platform
 import time
 from dataclasses import asdict
@@ -37,7 +38,6 @@ from divcolor_gui.core.nets.mdn import MDN_PRESETS
 from divcolor_gui.core.output_paths import OutputPathError, check_output_file
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import (
-    CAST_WEIGHT,
     FEATURE_LOSSES,
     FEATURE_PRESETS,
     MDN_LOSSES,
@@ -47,7 +47,7 @@ from divcolor_gui.core.vocabulary import (
     STAGE_ORDER,
 )
 
-from .config import TrainConfig, TrainingError, resume_path
+from .config import NOT_GIVEN, TrainConfig, TrainingError, resume_path
 from .data import FolderData, folder_name, scan_folder, stream_folder, summarize_skips
 from .distributed import SINGLE, Ranks, broadcast, step_forward
 from .loop import StageData, StageState
@@ -66,12 +66,7 @@ def run_training(cfg: TrainConfig, ranks: Ranks = SINGLE):
     process group is started): rank 0 alone locks, cleans and writes the files."""
     # What "not given" means for a run that plan_run did not resolve from a model file.
     cfg = dataclasses.replace(
-        cfg,
-        features_loss=cfg.features_loss or "bins",
-        mdn_loss=cfg.mdn_loss or "latent",
-        cast_weight=CAST_WEIGHT if cfg.cast_weight is None else cfg.cast_weight,
-        end_to_end=bool(cfg.end_to_end),
-        ranking=cfg.ranking or "latent",
+        cfg, **{k: default for k, default in NOT_GIVEN.items() if getattr(cfg, k) is None}
     )
     method = _check_names(cfg)
     out = Path(cfg.out)
@@ -149,6 +144,8 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(f"unknown ranking {cfg.ranking!r}: choose from {', '.join(RANKINGS)}")
     if cfg.mdn_loss not in MDN_LOSSES:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
+    if not (math.isfinite(cfg.cast_weight) and cfg.cast_weight >= 0):
+        raise TrainingError(f"--cast-weight {cfg.cast_weight:g}: give a weight of 0 or more")
     if cfg.mdn_loss == "shared-cast" and cfg.method == "ours-skip":
         raise TrainingError(
             "the shared-cast MDN loss needs a decoder that reads the latent alone, not ours-skip's"
@@ -320,11 +317,6 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         skipped={k: len(v) for k, v in data.skipped.items()},
         loss_weights=asdict(cfg.loss_weights),
         weighting=cfg.weighting,
-        mdn_loss=cfg.mdn_loss,
-        cast_weight=cfg.cast_weight,
-        end_to_end=cfg.end_to_end,  # the last run's choice, which a plain --resume keeps
-        # whether the feature network has ever learned through the MDN (the model card says so)
-        features_end_to_end=cfg.end_to_end or bool(meta.get("features_end_to_end", meta.get("end_to_end"))),
         batch_size=cfg.batch_size,
         device=str(device),
         host=platform.node(),
@@ -398,8 +390,15 @@ def _train_role(
         features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight,
         end_to_end=cfg.end_to_end,
     )  # fmt: skip
-    if role == "features":  # the loss its last epochs were trained with, for the model card
+    # How its last epochs were trained, for the model card and for a plain --resume; recorded
+    # only by a run that trains the role (a refit or another stage leaves them as they were).
+    if role == "features":
         meta["features_loss"] = cfg.features_loss
+    if role == "mdn":
+        # whether the feature network has ever learned through the MDN (the model card says so)
+        ever = cfg.end_to_end or bool(meta.get("features_end_to_end", meta.get("end_to_end")))
+        meta.update(mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight, end_to_end=cfg.end_to_end)
+        meta["features_end_to_end"] = ever
     t_stage, wall_before = time.monotonic(), float(meta["wall_s"].get(role, 0.0))
     for rec in method.train(role, state, sd, run):
         if rec.kind == "epoch":

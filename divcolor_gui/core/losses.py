@@ -140,9 +140,11 @@ def shared_cast_loss(
     The winner is the component nearest the truth once each component's mean ab is
     replaced by the truth's, so the components divide the photo's possible colourings of
     its parts among them rather than its possible casts; its decoded colours are pulled
-    towards the truth as in decoded_colour_loss. Every component's cast, read exactly
-    through the affine proxy (the mean of an affine map is affine), is pulled towards the
-    truth's overall colour, so all share the cast the features predict.
+    towards the truth as in decoded_colour_loss. Every component's cast, read through the
+    affine proxy (exactly the proxy's field's mean, since the mean of an affine map is
+    affine; the decoder's own cast only as far as the proxy fits it), is pulled towards the
+    truth's overall colour, so all share the cast the features predict. The pull is
+    averaged over the K components.
 
     Shapes as decoded_colour_loss; `proxy` is required. Returns the loss (summed over
     pixels, averaged over the batch) and the winning component of each image.

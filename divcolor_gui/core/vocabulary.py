@@ -57,8 +57,8 @@ FEATURE_LOSS_TEXT = {
 # (losses.shared_cast_loss).
 MDN_LOSSES = ("latent", "decoded", "winner", "shared-cast")
 # The shared-cast loss's default weight on each component's overall cast (its field's mean ab)
-# off the photo's, against the winner's own error: at 1 a cast off by some amount costs every
-# component what the same shift of all its pixels would cost the winner.
+# off the photo's, against the winner's own error: at 1, casts off by some amount cost the K
+# components together, on average, what the same shift of all its pixels would cost the winner.
 CAST_WEIGHT = 1.0
 
 # How the MDN's weights pi rank its components: "latent" is the paper's (trained towards the

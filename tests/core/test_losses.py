@@ -305,25 +305,27 @@ def test_shared_cast_loss_chooses_by_the_colours_with_the_cast_set_aside():
 
 
 def test_shared_cast_loss_pulls_every_cast_towards_the_photos(gen):
-    """The term is the winner's summed L1 plus, for every component, its cast's L1 distance
-    from the truth's times the pixel count (CAST_WEIGHT 1); every component's mean moves,
-    each towards the truth's cast."""
+    """The term is the winner's summed L1 plus the cast weight times the pixel count times the
+    components' mean L1 distance of their casts from the truth's; every component's mean
+    moves, each towards the truth's cast."""
     ab = torch.randn(2, 2, 1, 2, generator=gen)
     means = torch.randn(2, 5, 4, generator=gen)
     A, b = torch.randn(4, 4, generator=gen), torch.randn(4, generator=gen)
     decode = lambda z, r: (z @ A + b).view(-1, 2, 1, 2)  # noqa: E731 (an affine decoder: the proxy is exact)
     z_fit = torch.randn(64, 4, generator=gen)
     proxy = losses.LinearDecoder(z_fit, decode(z_fit, 1))
-    loss, m = losses.shared_cast_loss(ab, means, decode, proxy)
     fields = decode(means.reshape(-1, 4), 1).view(2, 5, 2, 1, 2)
     truth_cast = ab.mean((-2, -1))
-    want = 0.0
-    for i in range(2):
-        uncast = fields[i] - fields[i].mean((-2, -1), keepdim=True) + truth_cast[i, :, None, None]
-        assert m[i].item() == int((uncast - ab[i]).abs().flatten(1).mean(1).argmin())
-        want += (fields[i, m[i]] - ab[i]).abs().sum().item()
-        want += 2 * (fields[i].mean((-2, -1)) - truth_cast[i]).abs().sum(-1).mean().item()
-    assert loss.item() == pytest.approx(want / 2, rel=1e-4)
+    for weight in (1.0, 0.5):  # the weight scales the cast term alone
+        loss, m = losses.shared_cast_loss(ab, means, decode, proxy, weight)
+        want = 0.0
+        for i in range(2):
+            uncast = fields[i] - fields[i].mean((-2, -1), keepdim=True) + truth_cast[i, :, None, None]
+            assert m[i].item() == int((uncast - ab[i]).abs().flatten(1).mean(1).argmin())
+            want += (fields[i, m[i]] - ab[i]).abs().sum().item()
+            casts_off = (fields[i].mean((-2, -1)) - truth_cast[i]).abs().sum(-1).mean().item()
+            want += weight * 2 * casts_off  # 2 pixels
+        assert loss.item() == pytest.approx(want / 2, rel=1e-4)
 
     # One step down the cast term alone brings every component's cast nearer the truth's.
     means = means.clone().requires_grad_(True)

@@ -99,17 +99,25 @@ def test_resume_keeps_the_losses_unless_one_is_given(tmp_path):
     """A resumed model once went on with the paper's loss, silently, when --mdn-loss and
     --end-to-end were not repeated, and a feature network trained on the field went on with
     the 313 bins when --features-loss was not; a loss that is given still switches it."""
-    meta = {"mdn_loss": "winner", "end_to_end": True, "features_loss": "field", "cast_weight": 0.5}
+    meta = {"mdn_loss": "shared-cast", "end_to_end": True, "features_loss": "field", "cast_weight": 0.5}
     cfg = TrainConfig(data=tmp_path, out=tmp_path / "m.pt")
     kept, notes = settings_for_resume(cfg, meta)
-    assert (kept.mdn_loss, kept.end_to_end, kept.features_loss) == ("winner", True, "field")
+    assert (kept.mdn_loss, kept.end_to_end, kept.features_loss) == ("shared-cast", True, "field")
     assert kept.cast_weight == 0.5 and "cast weight: 0.5 (as the model was trained)" in notes
-    assert "mdn loss: winner (as the model was trained)" in notes
+    assert "mdn loss: shared-cast (as the model was trained)" in notes
     assert "features loss: field (as the model was trained)" in notes
-    switched, _ = settings_for_resume(
+    switched, notes = settings_for_resume(
         TrainConfig(
-            data=tmp_path, out=tmp_path / "m.pt", mdn_loss="decoded", end_to_end=False, features_loss="bins"
+            data=tmp_path, out=tmp_path / "m.pt", mdn_loss="winner", end_to_end=False, features_loss="bins",
+            cast_weight=2.0,
         ),
         meta,
-    )
-    assert (switched.mdn_loss, switched.end_to_end, switched.features_loss) == ("decoded", False, "bins")
+    )  # fmt: skip
+    assert (switched.mdn_loss, switched.end_to_end, switched.features_loss) == ("winner", False, "bins")
+    assert switched.cast_weight == 2.0 and notes == []
+    # A weight the file kept is not announced for a loss it does not weigh in.
+    _, notes = settings_for_resume(cfg, {**meta, "mdn_loss": "winner"})
+    assert not any(n.startswith("cast weight") for n in notes)
+    # 0 is a weight, not "not given".
+    zero, _ = settings_for_resume(cfg, {**meta, "cast_weight": 0.0})
+    assert zero.cast_weight == 0.0

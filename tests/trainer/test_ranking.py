@@ -55,21 +55,24 @@ def test_the_nearest_ranking_among_the_colourful_ones_is_kept():
 def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypatch, run_to_end):
     """Every chroma weight and weight decay is tried on the holdout beside the paper's
     weights; when a refit is chosen (here forced: a tiny model's choice is arbitrary), only
-    the weights' read-out moves, and a second request does nothing."""
+    the weights' read-out moves, the card names the choice, and a second request does
+    nothing. A refit trains no MDN epoch, so a --cast-weight given with it is not recorded."""
     tried = []
+    forced = (ranking.CHROMA_WEIGHTS[2], ranking.WEIGHT_DECAYS[1])
 
-    def first_refit(trials):
+    def forced_refit(trials):
         tried.extend(trials)
-        return next(k for k in trials if k is not None)
+        return forced
 
-    monkeypatch.setattr(ranking, "pick_ranking", first_refit)
+    monkeypatch.setattr(ranking, "pick_ranking", forced_refit)
     out = tmp_path / "ranked.pt"
     shutil.copy(trained_model.path, out)
+    before_meta = load_model(out).meta
     before = load_model(out).nets["mdn"]
     monkeypatch.setenv("DIVCOLOR_HOME", str(trained_model.home))
     cfg = TrainConfig(
         data=trained_model.folder.root, out=out, preset="tiny", epochs={"features": 1, "vae": 2, "mdn": 1},
-        batch_size=8, device="cpu", resume=True, ranking="decoded",
+        batch_size=8, device="cpu", resume=True, ranking="decoded", cast_weight=2.0,
     )  # fmt: skip
     records, _ = run_to_end(run_training(cfg))
     records = [r for r in records if isinstance(r, Progress)]  # not the folder scan's
@@ -77,6 +80,7 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
     assert stages == {STAGE}, stages  # the networks were finished: only the refit ran
     assert records[-1].kind == "epoch" and records[-1].val["refitted"] == 1.0
     assert len(tried) == 1 + len(ranking.CHROMA_WEIGHTS) * len(ranking.WEIGHT_DECAYS) and None in tried
+    assert forced in tried
 
     bundle = load_model(out)
     after = bundle.nets["mdn"]
@@ -90,12 +94,11 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
             assert torch.equal(p, after.state_dict()[name]), name
     fit = bundle.meta["ranking_fit"]
     assert bundle.meta["ranking"] == "decoded" and fit["refitted"]
-    assert (fit["chroma_weight"], fit["weight_decay"]) == (
-        ranking.CHROMA_WEIGHTS[0],
-        ranking.WEIGHT_DECAYS[0],
-    )
-    assert "decoded (the weights refitted" in model_card_text(bundle.meta, "ranked")
-    assert f"chroma weight {ranking.CHROMA_WEIGHTS[0]:g}" in model_card_text(bundle.meta, "ranked")
+    assert (fit["chroma_weight"], fit["weight_decay"]) == forced
+    card = model_card_text(bundle.meta, "ranked")
+    assert "decoded (the weights refitted" in card
+    assert f"chroma weight {forced[0]:g}, weight decay {forced[1]:g}" in card
+    assert bundle.meta.get("cast_weight") == before_meta.get("cast_weight") != 2.0
 
     # Asked again, and resumed without asking: nothing more to do, the ranking stays.
     for asked in ("decoded", None):

@@ -264,6 +264,9 @@ def test_the_shared_cast_loss_trains_the_mdn_alone(
     cfg = _cfg(trained_model.folder, tmp_path / "skip.pt", method="ours-skip", mdn_loss="shared-cast")
     with pytest.raises(TrainingError, match="shared-cast MDN loss needs a decoder"):
         next(run_training(cfg))
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(TrainingError, match="give a weight of 0 or more"):
+            next(run_training(_cfg(trained_model.folder, tmp_path / "bad.pt", cast_weight=bad)))
 
 
 def test_skip_model_trains_on_the_decoded_loss(
