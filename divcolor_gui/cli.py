@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--vae", help="reuse the VAE of this model, frozen, with its colour statistics (a name or a .pt file)"
     )
+    t.add_argument("--mdn-from", help="start the MDN from this model's instead of afresh, on a --vae "
+                   "fine-tuned from that model's (a name or a .pt file)")  # fmt: skip
     t.add_argument("--epochs", type=_per_stage(_whole(0, 100_000), "number of epochs"),
                    help="N for every stage, or F,V,M per stage (default: 8,10,10)")  # fmt: skip
     t.add_argument("--batch-size", type=_whole(1, 65_536),
@@ -323,6 +325,8 @@ def _train_config(args):
         kw["features_from"] = find_model(args.features)
     if "vae" in given:
         kw["vae_from"] = find_model(args.vae)
+    if "mdn_from" in given:
+        kw["mdn_from"] = find_model(args.mdn_from)
     for key in ("epochs", "lr"):  # already {stage: value}
         if key in given:
             kw[key] = given[key]

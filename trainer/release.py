@@ -118,7 +118,7 @@ def portable_meta(meta: dict) -> dict:
     meta.pop("host", None)
     if meta.get("trained_on"):
         meta["trained_on"] = Path(str(meta["trained_on"])).name
-    for key in ("features_from", "vae_from"):
+    for key in ("features_from", "vae_from", "mdn_from"):
         if isinstance(meta.get(key), dict):
             meta[key] = {
                 k: Path(str(v)).name if k in ("model", "trained_on") and v else v

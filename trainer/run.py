@@ -91,6 +91,7 @@ def _train(cfg: TrainConfig, method: Method, out: Path, ranks: Ranks):
     _reuse_features(cfg, bundle, device)
     _reuse_vae(cfg, bundle, device)
     roles = _roles_to_train(cfg, method, bundle)
+    _start_mdn_from(cfg, bundle, device)
 
     grey_size = _grey_size(cfg, method, bundle)
     data = yield from _open_data(cfg, max(64, grey_size), ranks)
@@ -266,6 +267,25 @@ def _reuse_vae(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
     }  # fmt: skip
 
 
+def _start_mdn_from(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
+    """--mdn-from: the MDN starts from a base model's rather than afresh (once; a resumed
+    file has it). Its means are latents of the VAE it learned on: worth keeping when this
+    run's VAE is that one fine-tuned, whose latents have barely moved."""
+    if not cfg.mdn_from or "mdn" in bundle.nets:
+        return
+    src = load_model(cfg.mdn_from, device)
+    name = Path(cfg.mdn_from).name
+    if "mdn" not in src.nets:
+        raise TrainingError(f"{name} has no MDN to start from")
+    if src.nets["mdn"].cfg != MDN_PRESETS[cfg.preset]:
+        raise TrainingError(f"{name}'s MDN is not the {cfg.preset} preset's")
+    bundle.nets["mdn"] = src.nets["mdn"]
+    bundle.meta["mdn_from"] = {
+        "model": name, "trained_on": Path(str(src.meta.get("trained_on", ""))).name,
+        "epochs": int(src.meta.get("progress", {}).get("mdn", 0)),
+    }  # fmt: skip
+
+
 def _roles_to_train(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> list[str]:
     """The method's roles this run trains, in order; a reused feature network is not one."""
     if method.roles == STAGE_ORDER:
@@ -283,6 +303,8 @@ def _roles_to_train(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> li
         )
     if "mdn" in roles and "vae" not in have:
         raise TrainingError("the MDN needs a VAE: add the vae stage or resume a model that has one")
+    if cfg.mdn_from and ("mdn" not in roles or "vae" in roles):
+        raise TrainingError("--mdn-from starts the mdn stage on a reused VAE: pass --vae and no vae stage")
     return roles
 
 

@@ -26,9 +26,10 @@ def _features_row(reused: dict | None, end_to_end: bool) -> str:
     return where + (", then trained on through the MDN's loss (end to end)" if end_to_end else "")
 
 
-def _vae_row(reused: dict) -> str:
-    """A VAE reused (--vae): where from, and what it had learned there."""
-    where = f"reused, frozen, from `{Path(reused.get('model', '?')).name}`"
+def _reused_row(reused: dict, where: str = "reused, frozen, from") -> str:
+    """A VAE reused (--vae), or an MDN started from another model's (--mdn-from): where
+    from, and what it had learned there."""
+    where = f"{where} `{Path(reused.get('model', '?')).name}`"
     if reused.get("epochs"):
         n = reused["epochs"]
         where += f" ({n} epoch{'' if n == 1 else 's'} on `{Path(reused.get('trained_on', '?')).name}`)"
@@ -99,8 +100,13 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
             _features_row(reused, bool(meta.get("features_end_to_end", meta.get("end_to_end")))),
         ),
         *(
-            [(STAGE_TITLES["vae"], _vae_row(meta["vae_from"]))]
+            [(STAGE_TITLES["vae"], _reused_row(meta["vae_from"]))]
             if isinstance(meta.get("vae_from"), dict)
+            else []
+        ),
+        *(
+            [(STAGE_TITLES["mdn"], _reused_row(meta["mdn_from"], "started from the MDN of"))]
+            if isinstance(meta.get("mdn_from"), dict)
             else []
         ),
         (

@@ -3,6 +3,7 @@ is yielded, what is saved; cancel and resume; refusing to overwrite; reusing fea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import zlib
@@ -17,6 +18,7 @@ from divcolor_gui.core.model_card import model_card_text
 from trainer.data import ScanProgress, scan_folder
 from trainer.loop import Progress, cosine_lr
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
+from trainer.stages import train_mdn
 
 EPOCHS = {"features": 1, "vae": 2, "mdn": 1}
 BATCH = 8
@@ -474,3 +476,50 @@ def test_a_feature_preset_that_does_not_fit_the_mdn_is_refused(photo_folder, tmp
         next(run_training(_cfg(photo_folder, tmp_path / "m.pt", features_preset="residual")))
     with pytest.raises(TrainingError, match="feature network preset"):
         next(run_training(_cfg(photo_folder, tmp_path / "m.pt", features_preset="huge")))
+
+
+def test_an_mdn_started_from_a_base_models_on_its_fine_tuned_vae(
+    trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--mdn-from MODEL --vae FINE_TUNED: the MDN starts from the base model's weights (not
+    afresh), trains its own epochs from there, and the file and its card say where it
+    started. It needs a reused VAE: a run that trains the VAE would make it stale at once."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    base = load_model(trained_model.path)
+    out = tmp_path / "warm.pt"
+    started = {}
+
+    def spy(state, *a, **kw):  # the weights the MDN stage starts from
+        started.update(_state(state.net))
+        return train_mdn(state, *a, **kw)
+
+    monkeypatch.setattr("trainer.stages.train_mdn", spy)
+    cfg = _cfg(
+        trained_model.folder, out, stages=("mdn",), features_from=trained_model.path,
+        vae_from=trained_model.path, mdn_from=trained_model.path, epochs={"mdn": 1},
+    )  # fmt: skip
+    records, _ = run_to_end(run_training(cfg))
+    assert [(r.stage, r.epoch) for r in records if isinstance(r, Progress) and r.kind == "epoch"] == [
+        ("mdn", 1)
+    ]
+    assert _same_state(started, _state(base.nets["mdn"]))
+    warm = load_model(out)
+    assert not _same_state(_state(warm.nets["mdn"]), _state(base.nets["mdn"]))
+    n = EPOCHS["mdn"]
+    assert warm.meta["mdn_from"] == {
+        "model": trained_model.path.name, "trained_on": trained_model.folder.root.name, "epochs": n,
+    }  # fmt: skip
+    assert f"started from the MDN of `{trained_model.path.name}` ({n} epoch" in model_card_text(
+        warm.meta, "w"
+    )
+
+    for bad in (
+        {"stages": ("vae", "mdn"), "vae_from": None, "epochs": {"vae": 1, "mdn": 1}},
+        {"stages": ("vae",)},
+    ):
+        cfg = _cfg(
+            trained_model.folder, tmp_path / "bad.pt", stages=("mdn",), features_from=trained_model.path,
+            vae_from=trained_model.path, mdn_from=trained_model.path, epochs={"mdn": 1},
+        )  # fmt: skip
+        with pytest.raises(TrainingError, match="--mdn-from starts the mdn stage on a reused VAE"):
+            next(run_training(dataclasses.replace(cfg, **bad)))
