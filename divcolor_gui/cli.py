@@ -15,6 +15,7 @@ from pathlib import Path
 
 from divcolor_gui.core.vocabulary import (
     CAST_WEIGHT,
+    CHROMA_FLOOR,
     DEFAULT_PRESET,
     DEVICE_CHOICES,
     FEATURE_LOSSES,
@@ -180,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         "finished model, only this step runs)",
     )
     t.add_argument(
+        "--chroma-floor",
+        type=float,
+        help="--ranking decoded: how colourful, as a share of the truth's chroma, the heaviest mode must "
+        f"be on the holdout (default: {CHROMA_FLOOR:g}; a new value ranks a finished model again)",
+    )
+    t.add_argument(
         "--end-to-end",
         action=argparse.BooleanOptionalAction,
         help="the MDN stage also trains the feature network, through the MDN's loss (stronger colour cues); "
@@ -310,6 +317,7 @@ def _train_config(args):
         "mdn_loss",
         "cast_weight",
         "ranking",
+        "chroma_floor",
         "method",
         "val_fraction",
         "max_images",

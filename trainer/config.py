@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from divcolor_gui.core.losses import LossWeights
-from divcolor_gui.core.vocabulary import CAST_WEIGHT, DEFAULT_PRESET, STAGE_ORDER
+from divcolor_gui.core.vocabulary import CAST_WEIGHT, CHROMA_FLOOR, DEFAULT_PRESET, STAGE_ORDER
 
 # What a TrainConfig's None means for each of these, when no model file decides it: a new run
 # trains this way; a resumed one goes on as its file was trained (policy.settings_for_resume).
@@ -20,6 +20,7 @@ NOT_GIVEN = {
     "cast_weight": CAST_WEIGHT,
     "end_to_end": False,
     "ranking": "latent",
+    "chroma_floor": CHROMA_FLOOR,
 }
 
 
@@ -47,6 +48,7 @@ class TrainConfig:
     cast_weight: float | None = None  # the shared-cast loss's pull on each mode's cast
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
     ranking: str | None = None  # vocabulary.RANKINGS: "decoded" refits pi after the MDN (trainer.ranking)
+    chroma_floor: float | None = None  # the heaviest mode's chroma share the ranking must reach
     val_fraction: float = 0.05
     name: str | None = None
     max_images: int | None = None

@@ -13,7 +13,7 @@ the heaviest mode turns dull; too much of it, and the heaviest mode strays from 
 
 So the chroma weight and the weight decay are chosen together on a holdout of the training
 split (pick_ranking): the heaviest mode nearest the truth among the fits whose heaviest mode
-is at least CHROMA_FLOOR as colourful as the truth, the paper's weights included as one
+is at least the chroma floor (`--chroma-floor`, default CHROMA_FLOOR) as colourful as the truth, the paper's weights included as one
 more candidate (kept when they win).
 
 It is convex: one pass over the training photos (decoding K fields each, most of the time),
@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 
 from divcolor_gui.core import lab
+from divcolor_gui.core.vocabulary import CHROMA_FLOOR
 
 from .loop import Progress, StageData
 
 STAGE = "ranking"  # its name in Progress records and the model's history
 CHROMA_WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.7, 1.0)  # per unit of chroma / 128 (ab/128, as the L1 error)
-CHROMA_FLOOR = 0.9  # the heaviest mode's mean chroma, as a share of the truth's, to count as colourful
 WEIGHT_DECAYS = (0.01, 0.03, 0.1)  # on the read-out's weights
 HOLDOUT_EVERY = 10  # every 10th training photo chooses the chroma weight and the weight decay
 
@@ -59,10 +59,10 @@ def heaviest_scores(
     return err[i, top].mean().item(), (chroma[i, top].mean() / chroma_true.mean().clamp_min(1e-9)).item()
 
 
-def pick_ranking(trials: dict) -> object:
+def pick_ranking(trials: dict, floor: float = CHROMA_FLOOR) -> object:
     """The key of trials {key: (heaviest error, heaviest chroma share)} to keep: the lowest
-    error among those at least CHROMA_FLOOR as colourful as the truth, else the most colourful."""
-    colourful = {k: v for k, v in trials.items() if v[1] >= CHROMA_FLOOR}
+    error among those at least `floor` as colourful as the truth, else the most colourful."""
+    colourful = {k: v for k, v in trials.items() if v[1] >= floor}
     if colourful:
         return min(colourful, key=lambda k: colourful[k][0])
     return max(trials, key=lambda k: trials[k][1])
@@ -116,7 +116,7 @@ def _scores(nets: dict, sd: StageData, idx: np.ndarray, t0: float, total: int):
     return torch.cat(hs), torch.cat(errs), torch.cat(chromas), torch.cat(truths)
 
 
-def refit_ranking(nets: dict, sd: StageData):
+def refit_ranking(nets: dict, sd: StageData, floor: float = CHROMA_FLOOR):
     """Generator of Progress (one "epoch": the pass over the training photos); refits the
     MDN's pi read-out in place, unless the paper's weights do better on the holdout, and
     returns what it did (the runner keeps it in the model's meta as "ranking_fit")."""
@@ -141,9 +141,9 @@ def refit_ranking(nets: dict, sd: StageData):
         best = ranking_targets(err, chroma, truth, cw).argmin(1)
         for wd in WEIGHT_DECAYS:
             trials[(cw, wd)] = on_holdout(*fit_readout(H[fit], best[fit], W0, b0, wd))
-    choice = pick_ranking(trials)
+    choice = pick_ranking(trials, floor)
     summary = {
-        "chroma_floor": CHROMA_FLOOR,
+        "chroma_floor": floor,
         "refitted": choice is not None,
         "holdout_before": {"mae": trials[None][0], "chroma_share": trials[None][1]},
         "holdout_after": {"mae": trials[choice][0], "chroma_share": trials[choice][1]},

@@ -147,6 +147,8 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(f"unknown MDN loss {cfg.mdn_loss!r}: choose from {', '.join(MDN_LOSSES)}")
     if not (math.isfinite(cfg.cast_weight) and cfg.cast_weight >= 0):
         raise TrainingError(f"--cast-weight {cfg.cast_weight:g}: give a weight of 0 or more")
+    if not (math.isfinite(cfg.chroma_floor) and cfg.chroma_floor >= 0):
+        raise TrainingError(f"--chroma-floor {cfg.chroma_floor:g}: give a share of 0 or more (e.g. 0.9)")
     if cfg.mdn_loss == "shared-cast" and cfg.method == "ours-skip":
         raise TrainingError(
             "the shared-cast MDN loss needs a decoder that reads the latent alone, not ours-skip's"
@@ -444,10 +446,13 @@ def _rank(cfg: TrainConfig, method: Method, bundle: ModelBundle, sd: StageData, 
     unless they are refitted already (an MDN epoch sets meta["ranking"] back to "latent")."""
     meta = bundle.meta
     finished = int(meta["progress"].get("mdn", 0)) >= method.epochs_for("mdn", cfg.epochs)
-    if cfg.ranking != "decoded" or meta.get("ranking") == "decoded" or not finished:
+    if cfg.ranking != "decoded" or not finished:
         return
-    meta["ranking_fit"] = yield from refit_ranking(bundle.nets, sd)
-    meta["ranking"] = "decoded"
+    ranked_at = (meta.get("ranking_fit") or {}).get("chroma_floor", NOT_GIVEN["chroma_floor"])
+    if meta.get("ranking") == "decoded" and ranked_at == cfg.chroma_floor:
+        return  # done already; a new --chroma-floor ranks again
+    meta["ranking_fit"] = yield from refit_ranking(bundle.nets, sd, cfg.chroma_floor)
+    meta["ranking"], meta["chroma_floor"] = "decoded", cfg.chroma_floor
     if sd.ranks.is_main:
         save_model(bundle, out)
 

@@ -57,7 +57,8 @@ def _ranking_row(meta: dict) -> str:
         return text
     if not fit["refitted"]:
         return "decoded, tried: the paper's weights ranked best on the holdout and were kept"
-    return f"{text}; chroma weight {fit['chroma_weight']:g}, weight decay {fit['weight_decay']:g}"
+    text = f"{text}; chroma weight {fit['chroma_weight']:g}, weight decay {fit['weight_decay']:g}"
+    return text + (f", chroma floor {fit['chroma_floor']:g}" if "chroma_floor" in fit else "")
 
 
 def _fmt_lr(lr) -> str:

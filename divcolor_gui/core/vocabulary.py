@@ -60,6 +60,9 @@ MDN_LOSSES = ("latent", "decoded", "winner", "shared-cast")
 # off the photo's, against the winner's own error: at 1, casts off by some amount cost the K
 # components together, on average, what the same shift of all its pixels would cost the winner.
 CAST_WEIGHT = 1.0
+# The ranking step's default bar (trainer/ranking.py): the heaviest mode's mean chroma, as a
+# share of the truth's, that a refit must reach on its holdout to count as colourful.
+CHROMA_FLOOR = 0.9
 
 # How the MDN's weights pi rank its components: "latent" is the paper's (trained towards the
 # component nearest the VAE's embedding); "decoded" refits them after training towards the

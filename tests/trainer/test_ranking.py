@@ -13,6 +13,7 @@ from divcolor_gui.core.checkpoint import load_model
 from divcolor_gui.core.model_card import model_card_text
 from trainer import ranking
 from trainer.loop import Progress
+from trainer.policy import plan_run
 from trainer.ranking import CHROMA_FLOOR, STAGE, fit_readout, pick_ranking, ranking_targets
 from trainer.run import TrainConfig, run_training
 
@@ -60,7 +61,7 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
     tried = []
     forced = (ranking.CHROMA_WEIGHTS[2], ranking.WEIGHT_DECAYS[1])
 
-    def forced_refit(trials):
+    def forced_refit(trials, floor):
         tried.extend(trials)
         return forced
 
@@ -106,13 +107,22 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
         assert not [r for r in records if isinstance(r, Progress)]
         assert torch.equal(load_model(out).nets["mdn"].fc[-1].weight, w1)
 
+    # A new chroma floor ranks again, once; a plain resume then keeps it.
+    records, _ = run_to_end(run_training(dataclasses.replace(cfg, chroma_floor=0.5)))
+    assert {r.stage for r in records if isinstance(r, Progress)} == {STAGE}
+    again = load_model(out).meta
+    assert again["chroma_floor"] == again["ranking_fit"]["chroma_floor"] == 0.5
+    assert "chroma floor 0.5" in model_card_text(again, "ranked")
+    records, _ = run_to_end(run_training(plan_run(dataclasses.replace(cfg, ranking=None))[0]))
+    assert not [r for r in records if isinstance(r, Progress)]
+
 
 def test_the_papers_weights_stay_when_they_rank_best(trained_model, tmp_path, monkeypatch, run_to_end):
     out = tmp_path / "kept.pt"
     shutil.copy(trained_model.path, out)
     before = load_model(out).nets["mdn"].fc[-1].weight.clone()
     monkeypatch.setenv("DIVCOLOR_HOME", str(trained_model.home))
-    monkeypatch.setattr(ranking, "pick_ranking", lambda trials: None)
+    monkeypatch.setattr(ranking, "pick_ranking", lambda trials, floor: None)
     cfg = TrainConfig(
         data=trained_model.folder.root, out=out, preset="tiny", epochs={"features": 1, "vae": 2, "mdn": 1},
         batch_size=8, device="cpu", resume=True, ranking="decoded",
