@@ -245,6 +245,8 @@ def _reuse_features(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
         "model": Path(cfg.features_from).name, "trained_on": Path(str(src.meta.get("trained_on", ""))).name,
         "epochs": int(src.meta.get("epochs", {}).get("features", 0)),
     }  # fmt: skip
+    # The loss it learned with there (the model card's row; such a network is not trained again).
+    bundle.meta["features_loss"] = src.meta.get("features_loss", NOT_GIVEN["features_loss"])
 
 
 def _reuse_vae(cfg: TrainConfig, bundle: ModelBundle, device) -> None:

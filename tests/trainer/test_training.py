@@ -470,6 +470,16 @@ def test_a_residual_feature_network_on_a_reused_vae(
     ]
     assert _same_state(_state(load_model(out).nets["vae"]), _state(src.nets["vae"]))
 
+    # A model reusing that feature network says which loss it learned with.
+    reuser = tmp_path / "reuser.pt"
+    cfg = _cfg(
+        trained_model.folder, reuser, preset="compact", stages=("mdn",), features_from=out,
+        vae_from=base, epochs={"mdn": 1},
+    )  # fmt: skip
+    run_to_end(run_training(cfg))
+    meta = load_model(reuser).meta
+    assert meta["features_loss"] == "field" and "| Feature loss | field (" in model_card_text(meta, "reuser")
+
 
 def test_a_feature_preset_that_does_not_fit_the_mdn_is_refused(photo_folder, tmp_path):
     with pytest.raises(TrainingError, match="does not fit the tiny preset's MDN"):
