@@ -354,6 +354,10 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
     )  # fmt: skip
     meta.setdefault("history", {})
     meta.setdefault("wall_s", {})
+    if not meta.get("progress", {}).get("mdn"):
+        # The MDN's settings as planned, until its epochs record what it trained with
+        # (_train_role): a run stopped before the MDN resumes with them.
+        meta.update(mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight, end_to_end=cfg.end_to_end)
 
 
 def read_resume_states(path: Path, device) -> dict:
@@ -417,7 +421,7 @@ def _train_role(
         end_to_end=cfg.end_to_end,
     )  # fmt: skip
     # How its last epochs were trained, for the model card and for a plain --resume; recorded
-    # only by a run that trains the role (a refit or another stage leaves them as they were).
+    # by a run that trains the role (a refit or another stage leaves a trained MDN's alone).
     if role == "features":
         meta["features_loss"] = cfg.features_loss
     if role == "mdn":

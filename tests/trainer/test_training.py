@@ -17,6 +17,7 @@ from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_
 from divcolor_gui.core.model_card import model_card_text
 from trainer.data import ScanProgress, scan_folder
 from trainer.loop import Progress, cosine_lr
+from trainer.policy import plan_run
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
 from trainer.stages import train_mdn
 
@@ -129,7 +130,7 @@ def _cfg(folder, out, **kw) -> TrainConfig:
 def test_cancel_mid_epoch_then_resume(photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end):
     monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
     out = tmp_path / "resumable.pt"
-    gen = run_training(_cfg(photo_folder, out))
+    gen = run_training(_cfg(photo_folder, out, mdn_loss="winner", end_to_end=True, cast_weight=0.5))
     saved_after_epoch1 = None
     for rec in gen:
         if isinstance(rec, Progress) and rec.stage == "vae" and rec.kind == "epoch" and rec.epoch == 1:
@@ -144,6 +145,9 @@ def test_cancel_mid_epoch_then_resume(photo_folder, divcolor_home, tmp_path, mon
     assert "mdn" not in on_disk.nets
     assert _same_state(_state(on_disk.nets["vae"]), _state(saved_after_epoch1.nets["vae"]))
     features_before = _state(on_disk.nets["features"])
+    # Stopped before the MDN: a plain resume still trains it as the run was asked to.
+    planned, _ = plan_run(_cfg(photo_folder, out, resume=True))
+    assert (planned.mdn_loss, planned.end_to_end, planned.cast_weight) == ("winner", True, 0.5)
 
     records, result = run_to_end(run_training(_cfg(photo_folder, out, resume=True)))
     assert result == out
@@ -457,8 +461,6 @@ def test_a_residual_feature_network_on_a_reused_vae(
         in model_card_text(new.meta, "residual")
     )
     assert new.meta["progress"] == {"features": 1, "mdn": 1} and new.meta["epochs"]["vae"] == 1
-
-    from trainer.policy import plan_run
 
     again, _ = plan_run(
         _cfg(trained_model.folder, out, resume=True, epochs={"features": 1, "vae": 9, "mdn": 2})
