@@ -13,8 +13,8 @@ the heaviest mode turns dull; too much of it, and the heaviest mode strays from 
 
 So the chroma weight and the weight decay are chosen together on a holdout of the training
 split (pick_ranking): the heaviest mode nearest the truth among the fits whose heaviest mode
-is at least the chroma floor (`--chroma-floor`, default CHROMA_FLOOR) as colourful as the truth, the paper's weights included as one
-more candidate (kept when they win).
+is at least the chroma floor (`--chroma-floor`, default CHROMA_FLOOR) as colourful as the
+truth, the paper's weights included as one more candidate (kept when they win).
 
 It is convex: one pass over the training photos (decoding K fields each, most of the time),
 then one L-BFGS fit per chroma weight and weight decay on the other nine tenths, and the
