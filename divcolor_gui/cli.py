@@ -187,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"be on the holdout (default: {CHROMA_FLOOR:g}; a new value ranks a finished model again)",
     )
     t.add_argument(
+        "--vae-linear-path",
+        action="store_true",
+        help="a new VAE also maps colour fields to and from its latent linearly, started as the training "
+        "photos' principal components (lower reconstruction error; train it at a low rate, e.g. 1e-5)",
+    )
+    t.add_argument(
         "--end-to-end",
         action=argparse.BooleanOptionalAction,
         help="the MDN stage also trains the feature network, through the MDN's loss (stronger colour cues); "
@@ -325,6 +331,7 @@ def _train_config(args):
         "seed",
         "precision",
         "stream",
+        "vae_linear_path",
     )
     kw = {key: given[key] for key in same if key in given}
     if "stages" in given:

@@ -35,6 +35,7 @@ class TrainConfig:
     features_preset: str | None = None  # vocabulary.FEATURE_PRESETS: a new feature network's, if not `preset`
     vae_from: Path | None = None  # reuse this model's VAE (frozen) and its colour statistics
     mdn_from: Path | None = None  # start the MDN from this model's (after its VAE was fine-tuned)
+    vae_linear_path: bool = False  # a new VAE gets the linear path, started as a PCA (vae.init_linear_path)
     epochs: dict[str, int] = field(default_factory=lambda: {"features": 8, "vae": 10, "mdn": 10})
     batch_size: int = 64
     device: str = "auto"

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from divcolor_gui.core.checkpoint import (
@@ -35,6 +36,7 @@ from divcolor_gui.core.checkpoint import (
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
+from divcolor_gui.core.nets.vae import VAE
 from divcolor_gui.core.output_paths import OutputPathError, check_output_file
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import (
@@ -153,6 +155,8 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(
             "the shared-cast MDN loss needs a decoder that reads the latent alone, not ours-skip's"
         )
+    if cfg.vae_linear_path and cfg.method != "ours":
+        raise TrainingError(f"--vae-linear-path is the plain VAE's: {cfg.method} has a decoder of its own")
     if cfg.precision not in PRECISIONS:
         raise TrainingError(f"unknown precision {cfg.precision!r}: choose from {', '.join(PRECISIONS)}")
     try:
@@ -329,6 +333,13 @@ def _dataset_stats(data: FolderData, sd: StageData, weighting: str) -> DatasetSt
     return acc.finish(weighting=weighting)
 
 
+def _training_fields(sd: StageData, n: int = 4096) -> torch.Tensor:
+    """Up to n of the training photos' colour fields (N, 2, 64, 64), spread over the folder:
+    what a new VAE's linear path starts from (vae.init_linear_path)."""
+    idx = sd.train_idx[np.linspace(0, len(sd.train_idx) - 1, min(n, len(sd.train_idx))).astype(int)]
+    return torch.cat([sd.to_net(x)[1].float().cpu() for x in sd.data.batches(np.unique(idx), 256, shuffle=False)])
+
+
 def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData, device) -> None:
     """What the model file says about how it was trained (the model card reads it)."""
     meta.setdefault("created", _dt.datetime.now().isoformat(timespec="seconds"))
@@ -407,6 +418,11 @@ def _train_role(
         bundle.nets[role] = method.new_net(role, preset)
         if role == "features":
             meta["features_preset"] = preset
+        if role == "vae" and cfg.vae_linear_path:
+            vae = VAE(dataclasses.replace(bundle.nets[role].cfg, linear_path=True))
+            vae.init_linear_path(_training_fields(sd))
+            bundle.nets[role] = vae
+            meta["vae_linear_path"] = True  # for the card: the network's config says it too
     trained = _trainable(role, cfg, bundle, sd.device)
     lr = cfg.lr_for(role)
     opt = torch.optim.Adam([p for n in trained for p in n.parameters()], lr=lr)

@@ -61,6 +61,9 @@ def _ranking_row(meta: dict) -> str:
     return text + (f", chroma floor {fit['chroma_floor']:g}" if "chroma_floor" in fit else "")
 
 
+LINEAR_PATH_TEXT = "with a linear path beside its convolutions, started as the training photos' principal components"
+
+
 def _fmt_lr(lr) -> str:
     if isinstance(lr, dict):
         return ", ".join(f"{stage_title(s)} {v:g}" for s, v in lr.items())
@@ -103,6 +106,8 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         *(
             [(STAGE_TITLES["vae"], _reused_row(meta["vae_from"]))]
             if isinstance(meta.get("vae_from"), dict)
+            else [(STAGE_TITLES["vae"], LINEAR_PATH_TEXT)]
+            if meta.get("vae_linear_path")
             else []
         ),
         *(

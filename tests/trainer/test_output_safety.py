@@ -346,3 +346,12 @@ def test_temporary_files_of_a_name_with_brackets_are_its_own(tmp_path):
     mine, theirs = tmp_path / ".m[1].pt.a.tmp", tmp_path / ".m1.pt.b.tmp"
     mine.write_bytes(b""), theirs.write_bytes(b"")
     assert temporary_files(tmp_path / "m[1].pt") == [mine]
+
+
+def test_the_vae_linear_path_reaches_the_run_and_a_baseline_is_refused_it(photo_folder, tmp_path, capsys):
+    rc, err = _run(
+        ["train", "--data", photo_folder.root, "--out", tmp_path / "m.pt", "--method", "cvae", "--vae-linear-path"],
+        capsys,
+    )
+    assert rc != 0 and "--vae-linear-path is the plain VAE's: cvae" in err and "Traceback" not in err
+    assert not (tmp_path / "m.pt").exists()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from divcolor_gui.core import lab
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_loss
 from divcolor_gui.core.model_card import model_card_text
@@ -356,6 +357,30 @@ def test_features_from_another_model(trained_model, tmp_path, divcolor_home, mon
     assert new.nets["features"].cfg == src.nets["features"].cfg
     assert new.meta["features_from"]["model"] == trained_model.path.name
     assert new.meta["progress"] == {"vae": 1, "mdn": 1}
+
+
+def test_a_new_vae_starts_at_the_training_fields_pca(photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end):
+    """--vae-linear-path: the run's new VAE starts from the training photos' principal
+    components: with a rate too small to move it, its saved reconstructions of the training
+    photos are far nearer than a grey output, and its convolutions' share is still nil.
+    A baseline's decoder is refused the path."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "pca.pt"
+    with pytest.raises(TrainingError, match="plain VAE's: cvae"):
+        run_to_end(run_training(_cfg(photo_folder, out, method="cvae", vae_linear_path=True)))
+    cfg = _cfg(photo_folder, out, stages=("vae",), epochs={"vae": 1}, lr={"vae": 1e-12}, vae_linear_path=True)
+    run_to_end(run_training(cfg))
+    saved = load_model(out)
+    vae = saved.nets["vae"].eval()
+    assert vae.cfg.linear_path
+    assert "| VAE | with a linear path beside its convolutions" in model_card_text(saved.meta, "pca")
+    assert vae.decoder.out[1].weight.abs().max() < 1e-9
+    _, data = run_to_end(scan_folder(photo_folder.root, size=64))
+    train_idx, _ = data.split(0.05)
+    _, ab = lab.rgb_uint8_to_net(next(data.batches(train_idx, 64, shuffle=False)), 64)
+    with torch.no_grad():
+        rec = vae.decode(vae.encode(ab)[0])
+    assert (rec - ab).abs().mean() < 0.5 * ab.abs().mean()
 
 
 def test_resume_a_reusing_model_from_before_reused_epochs_were_recorded(

@@ -3,6 +3,11 @@
 Encoder: 64x64x2 -> C(5,2,w0) -> C(5,2,w1) -> C(5,2,w2) -> C(4,2,w3) -> FC(2d) = mu, log sigma^2.
 Decoder: 1x1xd -> U(4) -> C(4,1,w0) -> [U(2) -> C(5,1,w)] for w1..w3 -> U(2) -> C_tanh(5,1,2).
 The encoder's widths run (128, 256, 512, 1024) in the paper; the decoder's mirror them.
+
+`linear_path` (ours, docs/method.md section 9) adds a linear map beside the convolutions in
+both directions, field -> mu and z -> field (before the tanh), set at the start of training to
+the training fields' principal components (`init_linear_path`): 64 components reconstruct a
+field better than the compact convolutions learn to, which then learn only what they miss.
 """
 
 from __future__ import annotations
@@ -12,7 +17,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..lab import FIELD_SIZE
 from .layers import conv_relu_bn, up_conv_relu_bn
+
+FIELD_CELLS = FIELD_SIZE * FIELD_SIZE
+INITIAL_LOGVAR = -8.0  # the linear path's starting posterior: sigma .018, against ab/128 errors of ~.03
 
 
 @dataclass
@@ -20,6 +29,7 @@ class VAEConfig:
     z_dim: int = 64  # d, the embedding size (the paper uses 64 for all datasets)
     enc_widths: tuple[int, ...] = (128, 256, 512, 1024)  # the four strided convs
     dec_widths: tuple[int, ...] = (1024, 512, 256, 128)  # 4x4, 8x8, 16x16, 32x32 stages
+    linear_path: bool = False  # a linear field <-> z map beside the convs, PCA at the start (ours; --vae-linear-path)
 
 
 VAE_PRESETS = {
@@ -43,10 +53,13 @@ class ColourEncoder(nn.Module):
             conv_relu_bn(w[2], w[3], 4, stride=2),  # 4x4
         )
         self.fc = nn.Linear(w[3] * 4 * 4, 2 * cfg.z_dim)
+        self.linear = nn.Linear(in_channels * FIELD_CELLS, cfg.z_dim) if cfg.linear_path else None
 
     def forward(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.fc(self.convs(ab).flatten(1))
         mu, logvar = h.chunk(2, dim=1)
+        if self.linear is not None:
+            mu = mu + self.linear(ab.flatten(1))
         return mu, logvar.clamp(-20, 10)  # keeps exp() finite early in training
 
 
@@ -73,6 +86,7 @@ class Decoder(nn.Module):
             nn.Conv2d(w[3], 2, 5, padding=2),
             nn.Tanh(),
         )
+        self.linear = nn.Linear(cfg.z_dim, 2 * FIELD_CELLS) if cfg.linear_path else None
 
     def forward(self, z: torch.Tensor, grey: list[torch.Tensor] | None = None) -> torch.Tensor:
         h = self.up4(z[:, :, None, None])  # (B, d, 4, 4)
@@ -85,7 +99,10 @@ class Decoder(nn.Module):
             h = self.c32[1](torch.cat([self.c32[0](h), g32], 1))
         else:
             h = self.c32(self.c16(self.c8(self.c4(h))))
-        return self.out(h)
+        if self.linear is None:
+            return self.out(h)
+        up, conv, tanh = self.out
+        return tanh(conv(up(h)) + self.linear(z).view(-1, 2, FIELD_SIZE, FIELD_SIZE))
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -116,3 +133,33 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor, grey: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(z)
+
+    @torch.no_grad()
+    def init_linear_path(self, fields: torch.Tensor) -> None:
+        """Start as a PCA of `fields` (N, 2, 64, 64) ab/128, the training photos':
+        mu = the whitened principal coefficients, decode(z) = tanh(atanh(mean) + components
+        @ (std * z)) ~ the PCA reconstruction, and the convolutions' last layers at zero, so
+        they learn only what the components miss. A small posterior variance at first: the KL term raises it as training goes."""
+        enc, dec, d = self.encoder, self.decoder, self.cfg.z_dim
+        X = fields.flatten(1).double()
+        mean = X.mean(0)
+        with torch.random.fork_rng():  # the same start on every process of a run
+            torch.manual_seed(0)
+            _, S, V = torch.svd_lowrank(X - mean, q=min(d + 10, *X.shape), niter=4)
+        k = min(d, V.shape[1])  # a folder of fewer photos than d: its k directions, the rest 0
+        P = V[:, :k].float()  # (2 * 64 * 64, k) orthonormal columns
+        std = (S[:k] / (len(X) - 1) ** 0.5).float()
+        std = std.clamp_min(std[0] * 1e-3)  # a direction the fields hardly take stays bounded
+        enc.linear.weight.zero_()
+        enc.linear.weight[:k] = (P / std).T
+        enc.linear.bias.zero_()
+        enc.linear.bias[:k] = -(mean.float() @ P) / std
+        enc.fc.weight.zero_()
+        enc.fc.bias.zero_()
+        enc.fc.bias[d:] = INITIAL_LOGVAR
+        dec.linear.weight.zero_()
+        dec.linear.weight[:, :k] = P * std
+        dec.linear.bias.copy_(torch.atanh(mean.float().clamp(-0.99, 0.99)))
+        conv = dec.out[1]
+        conv.weight.zero_()
+        conv.bias.zero_()
