@@ -28,7 +28,7 @@ from .config import NOT_GIVEN, TrainConfig, TrainingError
 from .data import trained_on
 
 # Settings a resumed model keeps from its file, by the name they have in TrainConfig and meta.
-KEPT_ON_RESUME = ("preset", "weighting", "method")
+KEPT_ON_RESUME = ("preset", "weighting", "method", "vae_linear_path")
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,8 @@ def _check_names(cfg: TrainConfig) -> Method:
         )
     if cfg.vae_linear_path and cfg.method != "ours":
         raise TrainingError(f"--vae-linear-path is the plain VAE's: {cfg.method} has a decoder of its own")
+    if cfg.vae_linear_path and cfg.vae_from:
+        raise TrainingError("--vae-linear-path makes a new VAE: not with --vae, which reuses one")
     if cfg.precision not in PRECISIONS:
         raise TrainingError(f"unknown precision {cfg.precision!r}: choose from {', '.join(PRECISIONS)}")
     try:
@@ -369,6 +371,8 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData,
         # The MDN's settings as planned, until its epochs record what it trained with
         # (_train_role): a run stopped before the MDN resumes with them.
         meta.update(mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight, end_to_end=cfg.end_to_end)
+    if cfg.vae_linear_path and not meta.get("progress", {}).get("vae"):
+        meta["vae_linear_path"] = True  # planned likewise: a run stopped before its VAE keeps it
 
 
 def read_resume_states(path: Path, device) -> dict:
@@ -422,7 +426,6 @@ def _train_role(
             vae = VAE(dataclasses.replace(bundle.nets[role].cfg, linear_path=True))
             vae.init_linear_path(_training_fields(sd))
             bundle.nets[role] = vae
-            meta["vae_linear_path"] = True  # for the card: the network's config says it too
     trained = _trainable(role, cfg, bundle, sd.device)
     lr = cfg.lr_for(role)
     opt = torch.optim.Adam([p for n in trained for p in n.parameters()], lr=lr)

@@ -368,6 +368,18 @@ def test_a_new_vae_starts_at_the_training_fields_pca(photo_folder, divcolor_home
     out = tmp_path / "pca.pt"
     with pytest.raises(TrainingError, match="plain VAE's: cvae"):
         run_to_end(run_training(_cfg(photo_folder, out, method="cvae", vae_linear_path=True)))
+    with pytest.raises(TrainingError, match="not with --vae"):
+        run_to_end(run_training(_cfg(photo_folder, out, vae_from=out, vae_linear_path=True)))
+    # Stopped in the features stage: a plain resume still makes the VAE it was asked for.
+    gen = run_training(_cfg(photo_folder, out, stages=("features", "vae"), vae_linear_path=True))
+    for rec in gen:
+        if isinstance(rec, Progress) and rec.stage == "features" and rec.kind == "epoch":
+            break
+    gen.close()
+    assert "vae" not in load_model(out).nets
+    assert plan_run(_cfg(photo_folder, out, resume=True))[0].vae_linear_path
+    out.unlink()
+    resume_path(out).unlink(missing_ok=True)
     cfg = _cfg(photo_folder, out, stages=("vae",), epochs={"vae": 1}, lr={"vae": 1e-12}, vae_linear_path=True)
     run_to_end(run_training(cfg))
     saved = load_model(out)
