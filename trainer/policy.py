@@ -85,6 +85,8 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
     and one line for each setting taken from the file instead of `cfg`."""
     notes: list[str] = []
     changes: dict = {}
+    if cfg.vae_linear_path and (meta.get("progress") or {}).get("vae") and not meta.get("vae_linear_path"):
+        raise TrainingError("--vae-linear-path makes a new VAE: this model's VAE has trained without it")
     names = {f.name for f in dataclasses.fields(cfg)}
     for key in KEPT_ON_RESUME:
         if key in meta and key in names and meta[key] != getattr(cfg, key):

@@ -339,7 +339,9 @@ def _training_fields(sd: StageData, n: int = 4096) -> torch.Tensor:
     """Up to n of the training photos' colour fields (N, 2, 64, 64), spread over the folder:
     what a new VAE's linear path starts from (vae.init_linear_path)."""
     idx = sd.train_idx[np.linspace(0, len(sd.train_idx) - 1, min(n, len(sd.train_idx))).astype(int)]
-    return torch.cat([sd.to_net(x)[1].float().cpu() for x in sd.data.batches(np.unique(idx), 256, shuffle=False)])
+    return torch.cat(
+        [sd.to_net(x)[1].float().cpu() for x in sd.data.batches(np.unique(idx), 256, shuffle=False)]
+    )
 
 
 def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData, device) -> None:

@@ -61,7 +61,9 @@ def _ranking_row(meta: dict) -> str:
     return text + (f", chroma floor {fit['chroma_floor']:g}" if "chroma_floor" in fit else "")
 
 
-LINEAR_PATH_TEXT = "with a linear path beside its convolutions, started as the training photos' principal components"
+LINEAR_PATH_TEXT = (
+    "with a linear path beside its convolutions, started as the training photos' principal components"
+)
 
 
 def _fmt_lr(lr) -> str:

@@ -350,7 +350,16 @@ def test_temporary_files_of_a_name_with_brackets_are_its_own(tmp_path):
 
 def test_the_vae_linear_path_reaches_the_run_and_a_baseline_is_refused_it(photo_folder, tmp_path, capsys):
     rc, err = _run(
-        ["train", "--data", photo_folder.root, "--out", tmp_path / "m.pt", "--method", "cvae", "--vae-linear-path"],
+        [
+            "train",
+            "--data",
+            photo_folder.root,
+            "--out",
+            tmp_path / "m.pt",
+            "--method",
+            "cvae",
+            "--vae-linear-path",
+        ],
         capsys,
     )
     assert rc != 0 and "--vae-linear-path is the plain VAE's: cvae" in err and "Traceback" not in err

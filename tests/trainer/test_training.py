@@ -359,7 +359,9 @@ def test_features_from_another_model(trained_model, tmp_path, divcolor_home, mon
     assert new.meta["progress"] == {"vae": 1, "mdn": 1}
 
 
-def test_a_new_vae_starts_at_the_training_fields_pca(photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end):
+def test_a_new_vae_starts_at_the_training_fields_pca(
+    photo_folder, trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
     """--vae-linear-path: the run's new VAE starts from the training photos' principal
     components: with a rate too small to move it, its saved reconstructions of the training
     photos are far nearer than a grey output, and its convolutions' share is still nil.
@@ -386,6 +388,9 @@ def test_a_new_vae_starts_at_the_training_fields_pca(photo_folder, divcolor_home
     vae = saved.nets["vae"].eval()
     assert vae.cfg.linear_path
     assert "| VAE | with a linear path beside its convolutions" in model_card_text(saved.meta, "pca")
+    plain = shutil.copy(trained_model.path, tmp_path / "plain.pt")
+    with pytest.raises(TrainingError, match="trained without it"):  # a trained plain VAE is not given one
+        plan_run(_cfg(photo_folder, plain, resume=True, vae_linear_path=True))
     assert vae.decoder.out[1].weight.abs().max() < 1e-9
     _, data = run_to_end(scan_folder(photo_folder.root, size=64))
     train_idx, _ = data.split(0.05)

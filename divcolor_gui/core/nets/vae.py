@@ -29,7 +29,9 @@ class VAEConfig:
     z_dim: int = 64  # d, the embedding size (the paper uses 64 for all datasets)
     enc_widths: tuple[int, ...] = (128, 256, 512, 1024)  # the four strided convs
     dec_widths: tuple[int, ...] = (1024, 512, 256, 128)  # 4x4, 8x8, 16x16, 32x32 stages
-    linear_path: bool = False  # a linear field <-> z map beside the convs, PCA at the start (ours; --vae-linear-path)
+    linear_path: bool = (
+        False  # a linear field <-> z map beside the convs, PCA at the start (ours; --vae-linear-path)
+    )
 
 
 VAE_PRESETS = {
@@ -139,7 +141,8 @@ class VAE(nn.Module):
         """Start as a PCA of `fields` (N, 2, 64, 64) ab/128, the training photos':
         mu = the whitened principal coefficients, decode(z) = tanh(atanh(mean) + components
         @ (std * z)) ~ the PCA reconstruction, and the convolutions' last layers at zero, so
-        they learn only what the components miss. A small posterior variance at first: the KL term raises it as training goes."""
+        they learn only what the components miss. A small posterior variance at first: the KL
+        term raises it as training goes."""
         enc, dec, d = self.encoder, self.decoder, self.cfg.z_dim
         X = fields.flatten(1).double()
         mean = X.mean(0)

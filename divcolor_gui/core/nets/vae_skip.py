@@ -36,7 +36,9 @@ class SkipVAE(nn.Module):
         if cfg.grey.z_dim != cfg.vae.z_dim:
             raise ValueError("the grey encoder's 4x4 map must have the VAE's z_dim channels")
         if cfg.vae.linear_path:
-            raise ValueError("the linear path is the plain VAE's: the skip decoder reads the grey image instead")
+            raise ValueError(
+                "the linear path is the plain VAE's: the skip decoder reads the grey image instead"
+            )
         self.cfg = cfg
         self.encoder = ColourEncoder(cfg.vae, in_channels=3 if cfg.condition_encoder else 2)
         self.grey_encoder = GreyEncoder(cfg.grey)
