@@ -45,12 +45,14 @@ class ScanProgress:
 
 
 @dataclass
-class FolderData:
+class PhotoFolder:
+    """What a cached and a streamed folder share: photos by relative path, the skipped
+    ones by reason, and one train/validation split."""
+
     root: Path
-    files: list[str]  # relative paths of the usable photos, in cache order
+    files: list[str]  # relative paths (FolderData: the usable photos; StreamedFolder: candidates)
     skipped: dict[str, list[str]]  # reason -> relative paths
-    images: np.ndarray  # (N, S, S, 3) uint8 memmap
-    size: int
+    size: int  # side of the square photos, in pixels
 
     @property
     def skip_counts(self) -> dict[str, int]:
@@ -58,8 +60,16 @@ class FolderData:
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """Deterministic train/val indices from a hash of each relative path, so the
-        split is the same in every run and survives photos being added."""
+        split is the same in every run, survives photos being added, and is the same
+        whether the folder is cached or streamed."""
         return split_by_path(self.files, val_fraction)
+
+
+@dataclass
+class FolderData(PhotoFolder):
+    """A folder scanned once into a cache: `files` are the usable photos, in cache order."""
+
+    images: np.ndarray = field(repr=False, kw_only=True)  # (N, S, S, 3) uint8 memmap
 
     def batches(
         self,
@@ -306,7 +316,7 @@ def _open_cache(
         return None  # a damaged cache is rebuilt
     if images.shape != (len(files), size, size, 3):
         return None
-    return FolderData(root, files, skipped, images, size)
+    return FolderData(root, files, skipped, size, images=images)
 
 
 def _start_cache(cache_dir: Path, n: int, size: int) -> None:
@@ -363,7 +373,7 @@ def _scan_sample(root: Path, candidates: list[Path], size: int, skipped: dict[st
     reasons = yield from _classify(candidates, size, lambda k, arr: arrays.append(arr), n_before)
     files, skipped = _tally([str(p.relative_to(root)) for p in candidates], reasons, skipped)
     images = np.stack(arrays) if arrays else np.zeros((0, size, size, 3), dtype=np.uint8)
-    return FolderData(root, files, skipped, images, size)
+    return FolderData(root, files, skipped, size, images=images)
 
 
 def _scan_share(
@@ -430,27 +440,15 @@ def summarize_skips(skipped: dict[str, list[str]]) -> str:
 
 
 @dataclass
-class StreamedFolder:
+class StreamedFolder(PhotoFolder):
     """A folder read photo by photo in every epoch, for when it is too large to cache:
     FolderData's interface, but `files` are all candidate photos (listing decodes
     nothing), so an index may turn out unusable; it is then dropped from its batch and
-    recorded in `skipped`, under the reason the cache would give, when first found."""
+    recorded in `skipped` (which grows as photos are decoded), under the reason the
+    cache would give, when first found."""
 
-    root: Path
-    files: list[str]  # relative paths of the candidate photos, as list_photo_files gives them
-    skipped: dict[str, list[str]]  # reason -> relative paths, growing as photos are decoded
-    size: int
     workers: int = 2  # DataLoader worker processes decoding photos; 0: the calling process
     _dropped: set[int] = field(default_factory=set, repr=False)
-
-    @property
-    def skip_counts(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self.skipped.items()}
-
-    def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        """FolderData.split's rule on the same relative paths: a photo lands in the same
-        split whether the folder is cached or streamed."""
-        return split_by_path(self.files, val_fraction)
 
     def batches(
         self,
