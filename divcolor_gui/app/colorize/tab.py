@@ -33,7 +33,7 @@ from divcolor_gui.core.settings import Settings
 
 from ..images import to_qimage
 from ..tasks import TaskRunner
-from ..widgets import DevicePicker, ModelPicker
+from ..widgets import DevicePicker, ModelPicker, confirm
 from ..worker import Worker
 from .decode_queue import DecodeQueue
 from .hint_queue import HintedColorizer, SolveQueue, SolveResult, SolverReady, hinted_analysis
@@ -684,14 +684,11 @@ class ColorizeTab(QWidget):
         existing = [p for p in paths if p.exists()]
         if existing:
             names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
-            answer = QMessageBox.question(
+            if not confirm(
                 self,
                 "Replace files?",
                 f"{len(existing)} of the {k} files already exist in {folder}:\n{names}\n\nReplace them?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            ):
                 return
         self.settings.set("last_export_dir", str(folder))
         self._export_hints = list(self.hint_tool.hints)

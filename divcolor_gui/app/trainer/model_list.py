@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
 from divcolor_gui.core.model_files import delete_model, rename_model, user_models
 from divcolor_gui.core.resources import user_models_dir
 
+from ..widgets import confirm
+
 
 def _describe(path: Path) -> tuple[str, str]:
     """(one line for the list, tooltip): from the file and its card, without loading
@@ -134,14 +136,11 @@ class ModelList(QWidget):
         path = self.selected()
         if path is None or path.stem == self._busy:
             return
-        answer = QMessageBox.question(
+        if not confirm(
             self,
             "Delete model",
             f"Delete the model {path.stem!r} and its card? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        ):
             return
         try:
             delete_model(path)

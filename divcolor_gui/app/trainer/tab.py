@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 from divcolor_gui.core.model_files import delete_model, family, model_path
 from divcolor_gui.core.vocabulary import STAGE_TITLES, format_clock, stage_title
 
+from ..widgets import confirm
 from ..worker import Worker, start_worker
 from .folder_summary import FolderSummary
 from .model_list import ModelList
@@ -283,15 +283,12 @@ class TrainerTab(QWidget):
             return
         out = model_path(self.settings.model_name())
         if out.exists():
-            answer = QMessageBox.question(
+            if not confirm(
                 self,
                 "Replace model",
                 f"A model named {out.stem!r} exists. Replace it with a new one?\n\n"
                 "(Resume continues it instead.)",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            ):
                 return
             delete_model(out)
             self.log(f"Deleted the old {out.name} to replace it")
@@ -454,15 +451,12 @@ class TrainerTab(QWidget):
         """Called by the main window before closing: True lets it close. A running
         training is stopped (after asking) at its next step, keeping its last epoch."""
         if self.is_running():
-            answer = QMessageBox.question(
+            if not confirm(
                 self,
                 "Training is running",
                 "Stop the training and close?\n\nThe last finished epoch is kept in the model; "
                 "Resume in the Trainer tab continues from there.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            ):
                 return False
             self.cancel()
             self.wait_for_worker()
