@@ -29,9 +29,8 @@ class VAEConfig:
     z_dim: int = 64  # d, the embedding size (the paper uses 64 for all datasets)
     enc_widths: tuple[int, ...] = (128, 256, 512, 1024)  # the four strided convs
     dec_widths: tuple[int, ...] = (1024, 512, 256, 128)  # 4x4, 8x8, 16x16, 32x32 stages
-    linear_path: bool = (
-        False  # a linear field <-> z map beside the convs, PCA at the start (ours; --vae-linear-path)
-    )
+    # A linear field <-> z map beside the convs, a PCA at the start (ours; --vae-linear-path).
+    linear_path: bool = False
 
 
 VAE_PRESETS = {
