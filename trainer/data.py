@@ -64,6 +64,20 @@ class PhotoFolder:
         whether the folder is cached or streamed."""
         return split_by_path(self.files, val_fraction)
 
+    def batches(
+        self,
+        indices: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        rng: np.random.Generator | None = None,
+        flip: bool = False,
+        flips: np.ndarray | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """(B, 3, S, S) uint8 batches of the photos at `indices` (batch_plan's order);
+        random horizontal flips when `flip`, or those that `flips` (one bool per index,
+        in the order given) says."""
+        raise NotImplementedError
+
 
 @dataclass
 class FolderData(PhotoFolder):
@@ -80,8 +94,6 @@ class FolderData(PhotoFolder):
         flip: bool = False,
         flips: np.ndarray | None = None,
     ) -> Iterator[torch.Tensor]:
-        """(B, 3, S, S) uint8 batches; random horizontal flips when `flip`, or those that
-        `flips` (one bool per index, in the order given) says."""
         for chunk, m in batch_plan(indices, batch_size, shuffle, rng, flip, flips):
             x = torch.from_numpy(np.ascontiguousarray(self.images[chunk])).permute(0, 3, 1, 2)
             m = torch.from_numpy(m)
@@ -442,7 +454,7 @@ def summarize_skips(skipped: dict[str, list[str]]) -> str:
 @dataclass
 class StreamedFolder(PhotoFolder):
     """A folder read photo by photo in every epoch, for when it is too large to cache:
-    FolderData's interface, but `files` are all candidate photos (listing decodes
+    like FolderData, but `files` are all candidate photos (listing decodes
     nothing), so an index may turn out unusable; it is then dropped from its batch and
     recorded in `skipped` (which grows as photos are decoded), under the reason the
     cache would give, when first found."""
@@ -459,10 +471,10 @@ class StreamedFolder(PhotoFolder):
         flip: bool = False,
         flips: np.ndarray | None = None,
     ) -> Iterator[torch.Tensor]:
-        """(B, 3, S, S) uint8 batches as FolderData.batches gives them, less the photos
-        found unusable (a batch left empty repeats the one before; skipped if first). The shuffle and the flips are all
-        drawn from `rng` before the first batch, in FolderData's order of draws, since
-        the loader reads ahead of the caller."""
+        """The batches PhotoFolder.batches describes, less the photos found unusable (a
+        batch left empty repeats the one before; skipped if first). The shuffle and the
+        flips are all drawn from `rng` before the first batch, in FolderData's order of
+        draws, since the loader reads ahead of the caller."""
         # arrays: a few bytes a photo, however many
         chunks = list(batch_plan(indices, batch_size, shuffle, rng, flip, flips))
         loader = torch.utils.data.DataLoader(

@@ -21,7 +21,7 @@ from torch.utils.data import DistributedSampler
 
 from divcolor_gui.core import lab
 
-from .data import FolderData
+from .data import PhotoFolder
 from .distributed import SINGLE, Ranks, direct, reduce_means
 
 
@@ -59,7 +59,7 @@ class StageState:
 
 @dataclass
 class StageData:
-    data: FolderData
+    data: PhotoFolder
     train_idx: np.ndarray
     val_idx: np.ndarray
     batch_size: int

@@ -50,7 +50,7 @@ from divcolor_gui.core.vocabulary import (
 )
 
 from .config import NOT_GIVEN, TrainConfig, TrainingError, resume_path
-from .data import FolderData, folder_name, scan_folder, stream_folder, summarize_skips
+from .data import PhotoFolder, folder_name, scan_folder, stream_folder, summarize_skips
 from .distributed import SINGLE, Ranks, broadcast, step_forward
 from .loop import StageData, StageState
 from .methods import ALL_ROLES, Method, RunSettings, get_method
@@ -327,7 +327,7 @@ def _grey_size(cfg: TrainConfig, method: Method, bundle: ModelBundle) -> int:
     return COLORNET_PRESETS[cfg.features_preset or cfg.preset].input_size
 
 
-def _dataset_stats(data: FolderData, sd: StageData, weighting: str) -> DatasetStats:
+def _dataset_stats(data: PhotoFolder, sd: StageData, weighting: str) -> DatasetStats:
     """The training photos' colour statistics: L_hist's bin weights and L_mah's PCA."""
     acc = StatsAccumulator()
     for x in data.batches(sd.train_idx, 256, shuffle=False):
@@ -344,7 +344,7 @@ def _training_fields(sd: StageData, n: int = 4096) -> torch.Tensor:
     )
 
 
-def _record_setup(meta: dict, cfg: TrainConfig, data: FolderData, sd: StageData, device) -> None:
+def _record_setup(meta: dict, cfg: TrainConfig, data: PhotoFolder, sd: StageData, device) -> None:
     """What the model file says about how it was trained (the model card reads it)."""
     meta.setdefault("created", _dt.datetime.now().isoformat(timespec="seconds"))
     meta.update(
