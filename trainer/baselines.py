@@ -28,10 +28,11 @@ import torch.nn.functional as F
 
 from divcolor_gui.core import lab
 from divcolor_gui.core.kmeans import kmeans
-from divcolor_gui.core.losses import LossWeights, vae_losses
+from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.stats import DatasetStats
 
 from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
+from .stages import train_vae
 
 CVAE_LOSS = LossWeights(hist=0.0, mah=0.0, grad=0.0, l2=1.0, kl=1e-2)  # section 5: L2 + KL
 CGAN_L1_WEIGHT = 100.0  # pix2pix's lambda
@@ -47,55 +48,12 @@ K_DIVERSE = 5  # k-means centres kept
 def train_cvae(
     state: StageState, sd: StageData, stats: DatasetStats, weights: LossWeights = CVAE_LOSS, lr: float = 1e-3,
 ):  # fmt: skip
-    """The CVAE baseline: encoder Q(z | C, G), decoder f(z, G); at test z ~ N(0, I).
-
-    Validation reports the reconstruction (z = mu, as Table 1 does for our VAE) and
-    what the CVAE is used for: decodes of prior draws (`prior_eob`, best of 8, and
-    `prior_var`, their spread), since a CVAE can reconstruct well and still ignore
-    or misuse z at test time.
-    """
-    net, opt = state.net, state.optimizer
-    if not getattr(getattr(net, "cfg", None), "condition_encoder", False):
+    """The CVAE baseline: encoder Q(z | C, G), decoder f(z, G); at test z ~ N(0, I). Trained
+    as our VAE is, on its own loss, and validated also on decodes of prior draws (best of
+    8 and their spread)."""
+    if not getattr(getattr(state.net, "cfg", None), "condition_encoder", False):
         raise ValueError("train_cvae wants a SkipVAE with condition_encoder=True")
-
-    def losses(grey, ab):
-        pred, mu, logvar = net(ab, lab.grey_at_field_size(grey))
-        return vae_losses(pred, ab, mu, logvar, stats, weights)
-
-    def step(grey, ab):
-        terms = state.forward(lambda: losses(grey, ab))
-        optimizer_step(opt, terms["loss"], "CVAE loss")
-        return {k: v.item() for k, v in terms.items()}
-
-    def validate():
-        acc: dict[str, float] = {}
-        n, first = 0, None
-        gen = torch.Generator().manual_seed(sd.seed)
-        for x in sd.val_batches():
-            grey, ab = sd.to_net(x)
-            g = lab.grey_at_field_size(grey)
-            mu, logvar = net.encode(ab, g)
-            rec = net.decode(mu, g)
-            terms = vae_losses(rec, ab, mu, logvar, stats, weights)
-            terms["mae"] = (rec - ab).abs().mean()
-            B = ab.shape[0]
-            z = torch.randn(B * 8, mu.shape[1], generator=gen).to(mu)
-            prior = net.decode(z, g.repeat_interleave(8, 0)).view(B, 8, 2, 64, 64)
-            err = (prior - ab[:, None]).abs().flatten(2).mean(2)  # (B, 8)
-            terms["prior_eob"] = err.min(1).values.mean()
-            terms["prior_var"] = prior.var(1, unbiased=False).mean()
-            for k, v in terms.items():
-                acc[k] = acc.get(k, 0.0) + v.item() * B
-            n += B
-            if first is None:
-                first = (grey, ab, rec, prior)
-        preview = None
-        if first is not None:
-            grey, ab, rec, prior = first
-            preview = preview_grid(grey, [ab, rec, prior[:, 0], prior[:, 1]])
-        return epoch_means(acc, n), preview
-
-    yield from run_epochs(state, sd, lr, step, validate)
+    yield from train_vae(state, sd, stats, weights, lr, prior_draws=8, what="CVAE")
 
 
 def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:

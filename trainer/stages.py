@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from divcolor_gui.core import lab
+from divcolor_gui.core import lab, metrics
 from divcolor_gui.core.losses import (
     LinearDecoder,
     LossWeights,
@@ -116,8 +116,15 @@ def annealed_mean(logits: torch.Tensor, T: float = 0.38) -> torch.Tensor:
 
 def train_vae(
     state: StageState, sd: StageData, stats: DatasetStats, weights: LossWeights, lr: float = 1e-3,
+    prior_draws: int = 0, what: str = "VAE",
 ):  # fmt: skip
-    """Stage 1: the VAE (or the skip VAE, which also takes the grey image)."""
+    """Stage 1: the VAE (or the skip VAE, which also takes the grey image).
+
+    Validation reports the reconstruction (z = mu: Table 1). With `prior_draws` (the
+    CVAE baseline, which is used by decoding z ~ N(0, I)) it also decodes that many
+    prior draws per photo and reports their best (`prior_eob`) and spread
+    (`prior_var`): a CVAE can reconstruct well and still ignore or misuse z at test time.
+    """
     net, opt = state.net, state.optimizer
 
     def losses(grey, ab):
@@ -126,12 +133,13 @@ def train_vae(
 
     def step(grey, ab):
         terms = state.forward(lambda: losses(grey, ab))
-        optimizer_step(opt, terms["loss"], "VAE loss")
+        optimizer_step(opt, terms["loss"], f"{what} loss")
         return {k: v.item() for k, v in terms.items()}
 
     def validate():
         acc: dict[str, float] = {}
         n, first = 0, None
+        gen = torch.Generator().manual_seed(sd.seed)
         for x in sd.val_batches():
             grey, ab = sd.to_net(x)
             g64 = lab.grey_at_field_size(grey)
@@ -139,12 +147,22 @@ def train_vae(
             pred = net.decode(mu, g64)  # z = mu: the reconstruction
             terms = vae_losses(pred, ab, mu, logvar, stats, weights)
             terms["mae"] = (pred - ab).abs().mean()
+            shown = [ab, pred]
+            if prior_draws:
+                B = len(x)
+                z = torch.randn(B * prior_draws, mu.shape[1], generator=gen).to(mu)
+                prior = net.decode(z, g64.repeat_interleave(prior_draws, 0)).view(
+                    B, prior_draws, *ab.shape[1:]
+                )
+                terms["prior_eob"] = metrics.error_of_best(prior, ab).mean()
+                terms["prior_var"] = prior.var(1, unbiased=False).mean()
+                shown += [prior[:, 0], prior[:, 1]]
             for k, v in terms.items():
                 acc[k] = acc.get(k, 0.0) + v.item() * len(x)
             n += len(x)
             if first is None:
-                first = (grey, ab, pred)
-        preview = preview_grid(first[0], [first[1], first[2]]) if first else None
+                first = (grey, shown)
+        preview = preview_grid(*first) if first else None
         return epoch_means(acc, n), preview
 
     yield from run_epochs(state, sd, lr, step, validate)
