@@ -161,22 +161,22 @@ class MainWindow(QMainWindow):
         return a
 
     def _setup_menus(self) -> None:
-        c = self.colorize
+        c, e = self.colorize, self.colorize.exporter
         self.open_action = self._action(
             "&Open…", c.open_dialog, QKeySequence.StandardKey.Open, "Open a photo"
         )
         self.export_action = self._action(
-            "&Export…", c.export_current, "Ctrl+E", "Save the shown colorization at full resolution"
+            "&Export…", e.export_current, "Ctrl+E", "Save the shown colorization at full resolution"
         )
         self.export_all_action = self._action(
             "Export &all top-k…",
-            c.export_all,
+            e.export_all,
             "Ctrl+Shift+E",
             "Save the heaviest colorizations into a folder",
         )
         self.copy_action = self._action(
             "&Copy colorization",
-            c.copy_to_clipboard,
+            e.copy_to_clipboard,
             "Ctrl+Shift+C",
             "Copy the shown colorization, full resolution",
         )
@@ -237,7 +237,7 @@ class MainWindow(QMainWindow):
         self.colorize.open_path(path)
 
     def _update_actions(self) -> None:
-        ready = self.colorize.can_export() and not self.colorize._exporting
+        ready = self.colorize.exporter.ready()
         for a in (self.export_action, self.export_all_action, self.copy_action):
             a.setEnabled(ready)
 

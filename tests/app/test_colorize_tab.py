@@ -265,7 +265,7 @@ def test_export_writes_full_resolution_in_each_format(qtbot, tab, tmp_path, monk
     for name in ("out.png", "out.jpg", "out.tif"):
         target = tmp_path / name
         with qtbot.waitSignal(tab.exported, timeout=WAIT) as sig:
-            tab.export_current()
+            tab.exporter.export_current()
         assert sig.args[0] == [str(target)]
         back = np.asarray(Image.open(target).convert("RGB"))
         assert back.shape == (900, 1500, 3)
@@ -280,7 +280,7 @@ def test_export_adds_the_filter_suffix(qtbot, tab, grey_photo_path, tmp_path, mo
         QFileDialog, "getSaveFileName", lambda *a: (str(tmp_path / "mine"), "JPEG image (*.jpg *.jpeg)")
     )
     with qtbot.waitSignal(tab.exported, timeout=WAIT):
-        tab.export_current()
+        tab.exporter.export_current()
     assert Image.open(tmp_path / "mine.jpg").format == "JPEG"
 
 
@@ -302,13 +302,13 @@ def test_export_all_asks_before_overwriting(qtbot, tab, grey_photo_path, tmp_pat
         return ask
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
-    tab.export_all()
+    tab.exporter.export_all()
     assert len(questions) == 1 and names[1] in questions[0]
     assert (out / names[1]).read_bytes() == b"mine" and sorted(p.name for p in out.iterdir()) == [names[1]]
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     with qtbot.waitSignal(tab.exported, timeout=WAIT) as sig:
-        tab.export_all()
+        tab.exporter.export_all()
     assert [p.split("/")[-1] for p in sig.args[0]] == names
     fields = tab.colorizer.decode(tab.result.analysis.means[:k])
     for i, name in enumerate(names):
@@ -319,9 +319,9 @@ def test_export_all_asks_before_overwriting(qtbot, tab, grey_photo_path, tmp_pat
 def test_copy_puts_the_full_resolution_result_on_the_clipboard(qtbot, tab, grey_photo_path):
     open_photo(qtbot, tab, grey_photo_path)
     QGuiApplication.clipboard().clear()
-    tab.copy_to_clipboard()
+    tab.exporter.copy_to_clipboard()
     qtbot.waitUntil(lambda: not QGuiApplication.clipboard().image().isNull(), timeout=WAIT)
-    qtbot.waitUntil(lambda: not tab._exporting, timeout=WAIT)
+    qtbot.waitUntil(lambda: not tab.exporter.busy, timeout=WAIT)
     img = from_qimage(QGuiApplication.clipboard().image())
     assert np.array_equal(img, tab.colorizer.render(tab.photo, tab.field))
 
@@ -388,26 +388,26 @@ def test_switching_model_analyzes_the_open_photo_again(qtbot, tab, grey_photo_pa
 
 
 def test_large_exports_show_progress_and_export_all_can_be_cancelled(qtbot, tab, tmp_path, monkeypatch):
-    import divcolor_gui.app.colorize.tab as colorize_tab
+    import divcolor_gui.app.colorize.exporter as exporter
 
     big = tmp_path / "big.png"
     rng = np.random.default_rng(4)
     Image.fromarray(rng.integers(0, 255, (900, 1500), dtype=np.uint8), mode="L").save(big)
     open_photo(qtbot, tab, big)
-    monkeypatch.setattr(colorize_tab, "PROGRESS_PIXELS", 1000)  # this photo counts as large
+    monkeypatch.setattr(exporter, "PROGRESS_PIXELS", 1000)  # this photo counts as large
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(tmp_path / "one.png"), ""))
     with qtbot.waitSignal(tab.exported, timeout=WAIT):
-        tab.export_current()
-        assert tab._export_dialog is not None and tab._export_dialog.isVisible()
-    assert tab._export_dialog is None and not tab._exporting
+        tab.exporter.export_current()
+        assert tab.exporter.dialog is not None and tab.exporter.dialog.isVisible()
+    assert tab.exporter.dialog is None and not tab.exporter.busy
 
     out = tmp_path / "all"
     out.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a: str(out))
     with qtbot.waitSignal(tab.status_changed, timeout=WAIT, check_params_cb=lambda k, t: "cancelled" in t):
-        tab.export_all()
-        cancel = tab._export_dialog.findChild(QPushButton)
+        tab.exporter.export_all()
+        cancel = tab.exporter.dialog.findChild(QPushButton)
         assert cancel.text() == "Cancel"
         qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)  # the worker stops between two photos
     assert len(list(out.iterdir())) < tab.settings["export_top_k"]
-    assert not tab._exporting
+    assert not tab.exporter.busy

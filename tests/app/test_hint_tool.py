@@ -254,7 +254,7 @@ def test_export_writes_the_sidecar_and_the_photo_reopens_with_its_hints(
     out.parent.mkdir()
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(out), "PNG image (*.png)"))
     with qtbot.waitSignal(tab.exported, timeout=WAIT):
-        tab.export_current()
+        tab.exporter.export_current()
     assert out.is_file()
     assert load_hints(out.parent / "mine.hints.json") == hints
     assert load_hints(sidecar_path(photo)) == hints  # beside the photo: it reopens with them

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMessageBox,
-    QProgressDialog,
     QScrollArea,
     QSplitter,
     QToolButton,
@@ -31,11 +30,11 @@ from divcolor_gui.core.latent_space import LatentSpace
 from divcolor_gui.core.resources import available_models, user_models_dir
 from divcolor_gui.core.settings import Settings
 
-from ..images import to_qimage
 from ..tasks import TaskRunner
-from ..widgets import DevicePicker, ModelPicker, confirm
+from ..widgets import DevicePicker, ModelPicker
 from ..worker import Worker
 from .decode_queue import DecodeQueue
+from .exporter import Exporter
 from .hint_queue import HintedColorizer, SolveQueue, SolveResult, SolverReady, hinted_analysis
 from .hint_tool import HintTool
 from .latent_explorer import LatentExplorer
@@ -47,11 +46,6 @@ if TYPE_CHECKING:
     from divcolor_gui.core.colorizer import Analysis, Colorizer
     from divcolor_gui.core.hints import Hint
     from divcolor_gui.core.photo import Photo
-
-# Above this many pixels a full-resolution render takes long enough to deserve a dialog.
-PROGRESS_PIXELS = 4_000_000
-EXPORT_FILTERS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg);;TIFF image (*.tif *.tiff)"
-_FILTER_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}
 
 
 class ColorizeTab(QWidget):
@@ -82,6 +76,7 @@ class ColorizeTab(QWidget):
         self.runner = TaskRunner(self)
         self.decoder = DecodeQueue(self.runner, self)
         self.solver = SolveQueue(self.runner, self)
+        self.exporter = Exporter(self)
 
         self.colorizer: Colorizer | None = None
         self.photo: Photo | None = None
@@ -97,7 +92,6 @@ class ColorizeTab(QWidget):
         self.latents: Analysis | None = None
         self.latent_colorizer: Colorizer | HintedColorizer | None = None
         self.solved: SolveResult | None = None  # the latest solve shown, None without hints
-        self._export_hints: list[Hint] = []
         self._photo_token = 0
         self._model_token = 0
         self._samples_token = 0
@@ -105,9 +99,6 @@ class ColorizeTab(QWidget):
         # The photo being opened or analyzed now: a model that finishes loading meanwhile
         # must analyze it again, or its answer would come from the previous model.
         self._inflight: Photo | str | Path | None = None
-        self._exporting = False
-        self._export_dialog: QProgressDialog | None = None
-        self._export_clipboard = False
         self.last_decode_s = 0.0
         self._setup_done = False
         self._pending_open: Photo | str | Path | None = None  # asked for before finish_setup
@@ -129,6 +120,10 @@ class ColorizeTab(QWidget):
         self.explorer.latent_changed.connect(self._request_latent)
         self.explorer.more_like_this.connect(self.more_like_this)
         self.explorer.reset_requested.connect(self.reset_exploration)
+        self.exporter.message.connect(lambda text: self.status_changed.emit("message", text))
+        self.exporter.failed.connect(self._fail)
+        self.exporter.exported.connect(self.exported)
+        self.exporter.busy_changed.connect(self.state_changed)
         self.decoder.ready.connect(self._on_preview)
         self.decoder.failed.connect(lambda msg: self._fail("Cannot decode", msg))
         self.hint_tool.hints_changed.connect(self._on_hints_changed)
@@ -590,25 +585,6 @@ class ColorizeTab(QWidget):
             return [], f"; hints not loaded: {e}"
         return hints, f", {len(hints)} hints from {path.name}" if hints else ""
 
-    def _save_sidecars(self, exported: list[Path]) -> str:
-        """The export's hints beside each exported file and beside the photo (so they reload
-        with it); '' or one line saying what could not be written."""
-        from divcolor_gui.core.hints import save_hints, sidecar_path
-
-        hints = self._export_hints
-        targets = [sidecar_path(p) for p in exported]
-        if self.photo is not None and self.photo.path is not None:
-            targets.append(sidecar_path(self.photo.path))
-        problems = []
-        for t in dict.fromkeys(targets):
-            if not hints and not t.exists():
-                continue  # no hints: only an older file, which would bring back cleared hints, is rewritten
-            try:
-                save_hints(t, hints)
-            except OSError as e:
-                problems.append(f"{t}: {e.strerror or e}")
-        return f"Hints not saved: {problems[0]}" if problems else ""
-
     @Slot(object)
     def _on_preview(self, r: jobs.PreviewResult) -> None:
         self.z, self.field, self.preview_rgb = r.z, r.field, r.rgb
@@ -620,158 +596,6 @@ class ColorizeTab(QWidget):
     # ------------------------------------------------------------------ export
     def can_export(self) -> bool:
         return self.field is not None and self.photo is not None and self.colorizer is not None
-
-    def _export_dir(self) -> Path:
-        d = self.settings["last_export_dir"]
-        if d and Path(d).is_dir():
-            return Path(d)
-        if self.photo is not None and self.photo.path is not None:
-            return self.photo.path.parent
-        return Path.home()
-
-    def _progress(self, text: str, maximum: int, cancellable: bool) -> QProgressDialog:
-        dlg = QProgressDialog(text, "Cancel" if cancellable else None, 0, maximum, self)
-        dlg.setWindowTitle("divcolor")
-        dlg.setWindowModality(Qt.WindowModality.WindowModal)
-        dlg.setMinimumDuration(0)
-        dlg.setAutoClose(False)
-        dlg.setAutoReset(False)
-        dlg.setValue(0)
-        return dlg
-
-    def export_current(self) -> None:
-        """Save the shown result at full resolution; the save dialog asks before overwriting."""
-        if not self.can_export() or self._exporting:
-            return
-        from divcolor_gui.core import jobs
-
-        suggested = self._export_dir() / jobs.suggest_name(self.photo.path, ".png")
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export colorization", str(suggested), EXPORT_FILTERS
-        )
-        if not path:
-            return
-        path = Path(path)
-        if path.suffix.lower() not in jobs.SAVE_FORMATS:
-            path = path.with_name(path.name + _FILTER_SUFFIX.get((chosen or "PNG").split()[0], ".png"))
-        self.settings.set("last_export_dir", str(path.parent))
-        self._export_hints = list(self.hint_tool.hints)
-        worker = Worker(
-            jobs.render_and_save_job,
-            self.colorizer,
-            self.photo,
-            self.field,
-            path,
-            int(self.settings["jpeg_quality"]),
-        )
-        self._run_export(worker, f"Rendering {path.name} at full resolution…", 0, cancellable=False)
-
-    def export_all(self) -> None:
-        """The top-k components at full resolution into a folder; asks before overwriting."""
-        if self.result is None or self.result.analysis is None or self._exporting:
-            return
-        from divcolor_gui.core import jobs
-
-        folder = QFileDialog.getExistingDirectory(
-            self, "Export the top colorizations to", str(self._export_dir())
-        )
-        if not folder:
-            return
-        folder = Path(folder)
-        k = max(1, min(int(self.settings["export_top_k"]), self.space.k))
-        suffix = "." + self.settings["export_format"]
-        paths = [folder / jobs.suggest_name(self.photo.path, suffix, i + 1) for i in range(k)]
-        existing = [p for p in paths if p.exists()]
-        if existing:
-            names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
-            if not confirm(
-                self,
-                "Replace files?",
-                f"{len(existing)} of the {k} files already exist in {folder}:\n{names}\n\nReplace them?",
-            ):
-                return
-        self.settings.set("last_export_dir", str(folder))
-        self._export_hints = list(self.hint_tool.hints)
-        worker = Worker(
-            jobs.export_all_job,
-            self.latent_colorizer,
-            self.latents,
-            paths,
-            int(self.settings["jpeg_quality"]),
-        )
-        self._run_export(worker, f"Exporting the top {k} colorizations…", k, cancellable=True)
-
-    def copy_to_clipboard(self) -> None:
-        if not self.can_export() or self._exporting:
-            return
-        from divcolor_gui.core import jobs
-
-        worker = Worker(jobs.render_full_job, self.colorizer, self.photo, self.field)
-        self._run_export(worker, "Rendering for the clipboard…", 0, cancellable=False, clipboard=True)
-
-    def _run_export(
-        self, worker: Worker, text: str, steps: int, cancellable: bool, clipboard: bool = False
-    ) -> None:
-        self._exporting = True
-        self.state_changed.emit()
-        w, h = self.photo.size
-        dlg = None
-        if steps > 1 or w * h > PROGRESS_PIXELS:
-            dlg = self._progress(text, steps, cancellable)
-            if cancellable:
-                # A lambda runs in the GUI thread at once; a bound method of the worker would be
-                # queued to the worker's thread, which is busy rendering until the very end.
-                dlg.canceled.connect(lambda: worker.cancel())
-            dlg.show()
-        self._export_dialog = dlg
-        self._export_clipboard = clipboard
-        worker.progress.connect(self._on_export_progress)
-        worker.finished.connect(self._on_export_done)
-        worker.failed.connect(self._on_export_failed)
-        worker.cancelled.connect(self._on_export_cancelled)
-        self.status_changed.emit("message", text)
-        self.runner.start(worker)
-
-    @Slot(object)
-    def _on_export_progress(self, rec: tuple[int, int]) -> None:
-        if self._export_dialog is not None and isinstance(rec, tuple):
-            self._export_dialog.setValue(rec[0])
-
-    def _end_export(self) -> None:
-        self._exporting = False
-        if self._export_dialog is not None:
-            self._export_dialog.close()
-            self._export_dialog.deleteLater()
-            self._export_dialog = None
-        self.state_changed.emit()
-
-    @Slot(object)
-    def _on_export_done(self, result) -> None:
-        self._end_export()
-        if self._export_clipboard:
-            QGuiApplication.clipboard().setImage(to_qimage(result))
-            h, w = result.shape[:2]
-            self.status_changed.emit("message", f"Copied the colorization ({w}×{h}) to the clipboard")
-            return
-        paths = result if isinstance(result, list) else [result]
-        where = paths[0].parent if len(paths) > 1 else paths[0]
-        problem = self._save_sidecars(paths)
-        hinted = f" (with {len(self._export_hints)} hints)" if self._export_hints else ""
-        self.status_changed.emit(
-            "message",
-            problem or f"Exported {len(paths)} file{'s' if len(paths) > 1 else ''}{hinted}: {where}",
-        )
-        self.exported.emit([str(p) for p in paths])
-
-    @Slot(str, str)
-    def _on_export_failed(self, message: str, _trace: str) -> None:
-        self._end_export()
-        self._fail("Export failed", message)
-
-    @Slot()
-    def _on_export_cancelled(self) -> None:
-        self._end_export()
-        self.status_changed.emit("message", "Export cancelled (files already written are kept)")
 
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
