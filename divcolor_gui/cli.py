@@ -527,21 +527,37 @@ def _cmd_eval(args) -> int:
         return _cmd_compare(args)
     if args.hints:
         return _cmd_eval_hints(args)
-    from divcolor_gui.core.checkpoint import ModelFileError
+    from divcolor_gui.core.checkpoint import ModelFileError, load_model
     from divcolor_gui.core.colorizer import Colorizer
+    from divcolor_gui.core.device import resolve_device
+    from divcolor_gui.core.resources import find_model
     from trainer.evaluate import evaluate, format_report
+    from trainer.probe import feature_probe, format_probe
 
     try:
-        colorizer = Colorizer.load(args.model, args.device)
-        gen = evaluate(colorizer, args.data, split=args.split, max_images=args.max_images)
-        result = _drain(gen, "eval")
-        if args.probe:
-            from trainer.probe import feature_probe
+        device, path = resolve_device(args.device), find_model(args.model)
+        bundle = load_model(path, device)
+        name = bundle.meta.get("name") or path.stem
+        vf = bundle.meta.get("split", {}).get("val_fraction", 0.05)
 
-            vf = colorizer.bundle.meta.get("split", {}).get("val_fraction", 0.05)
-            probe = _drain(feature_probe(colorizer, args.data, vf, args.max_images), "probe")
-            result.update(probe_mae=probe["probe_mae"], probe_train_mae=probe["probe_train_mae"],
-                          pca_mae=probe["pca_mae"], probe_alpha=probe["alpha"])  # fmt: skip
+        def probe():
+            return _drain(
+                feature_probe(bundle.nets["features"], args.data, vf, args.max_images, device, name), "probe"
+            )
+
+        if args.probe and "features" in bundle.nets and not {"vae", "mdn"} <= bundle.nets.keys():
+            # A feature network alone (`train --stages features`): judged before an MDN is trained on it.
+            return _report(args, probe(), format_probe)
+        try:
+            colorizer = Colorizer(bundle, device, source=path)
+        except ModelFileError as e:
+            hint = " (a feature network alone: divcolor eval --probe)" if "features" in bundle.nets else ""
+            raise ModelFileError(f"{e}{hint}") from None
+        result = _drain(evaluate(colorizer, args.data, split=args.split, max_images=args.max_images), "eval")
+        if args.probe:
+            r = probe()
+            result.update(probe_mae=r["probe_mae"], probe_train_mae=r["probe_train_mae"],
+                          pca_mae=r["pca_mae"], probe_alpha=r["alpha"])  # fmt: skip
     except (ModelFileError, FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     return _report(args, result, format_report)

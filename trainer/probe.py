@@ -2,9 +2,11 @@
 
 A ridge regression from the feature network's output G (flattened) to the 64 leading
 PCA coefficients of the 64x64 ab field, fitted on the training split and scored on the
-validation split by the MAE of the decoded field. It needs no MDN, so a candidate feature
-network is judged in minutes on a CPU; beside it stand a grey output's MAE (the floor the
-read-out must beat) and the PCA's own reconstruction (the ceiling a 64-d latent allows).
+validation split by the MAE of the decoded field. It needs no VAE and no MDN, so a
+candidate feature network (a model file from `divcolor train --stages features`) is judged
+in minutes on a CPU, before an MDN is trained on it; beside it stand a grey output's MAE
+(the floor the read-out must beat) and the PCA's own reconstruction (the ceiling a 64-d
+latent allows).
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from divcolor_gui.core.colorizer import Colorizer
+import torch.nn as nn
 
 from .data import scan_folder
 from .loop import StageData
@@ -24,13 +25,13 @@ RIDGE_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0)  # lambda / n on standardised features
 HOLDOUT_EVERY = 10  # every 10th training photo chooses lambda
 
 
-def _features_and_fields(colorizer: Colorizer, sd: StageData, idx: np.ndarray):
+def _features_and_fields(features: nn.Module, sd: StageData, idx: np.ndarray):
     """G flattened (n, D) and the true fields flattened (n, 2*64*64), float32 on the CPU."""
     feats, fields = [], []
     with torch.inference_mode():
         for x in sd.data.batches(idx, sd.batch_size, shuffle=False):
             grey, ab = sd.to_net(x)
-            feats.append(colorizer.features.features(grey).float().flatten(1).cpu())
+            feats.append(features.features(grey).float().flatten(1).cpu())
             fields.append(ab.float().flatten(1).cpu())
     return torch.cat(feats), torch.cat(fields)
 
@@ -40,20 +41,39 @@ def _ridge(xtx: torch.Tensor, xty: torch.Tensor, lam: float) -> torch.Tensor:
     return torch.linalg.solve(xtx + lam * eye, xty)
 
 
-def feature_probe(colorizer: Colorizer, data_dir: str | Path, val_fraction: float = 0.05, max_images=None):
-    """Generator (yields (done, total) steps); returns ridge_readout's figures on the
-    validation split, with the model's and the data's names."""
-    data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
+def feature_probe(
+    features: nn.Module, data_dir: str | Path, val_fraction: float = 0.05, max_images=None,
+    device: torch.device | str = "cpu", name: str = "model",
+):  # fmt: skip
+    """Generator (yields (done, total) steps); returns ridge_readout's figures for the
+    feature network `features` (a model's, in eval mode, on `device`) on the validation
+    split, with the model's (`name`) and the data's names."""
+    grey_size = features.cfg.input_size
+    data = yield from scan_folder(data_dir, size=max(64, grey_size), max_images=max_images)
     train_idx, val_idx = data.split(val_fraction)
-    sd = StageData(data, train_idx, val_idx, 256, colorizer.device, colorizer.grey_size)
-    Xtr, Ytr = _features_and_fields(colorizer, sd, train_idx)
+    sd = StageData(data, train_idx, val_idx, 256, torch.device(device), grey_size)
+    Xtr, Ytr = _features_and_fields(features, sd, train_idx)
     yield (1, 3)
-    Xva, Yva = _features_and_fields(colorizer, sd, val_idx)
+    Xva, Yva = _features_and_fields(features, sd, val_idx)
     yield (2, 3)
     result = ridge_readout(Xtr, Ytr, Xva, Yva)
-    result.update(model=colorizer.name, data=str(Path(data_dir).resolve()))
+    result.update(model=name, data=str(Path(data_dir).resolve()))
     yield (3, 3)
     return result
+
+
+def format_probe(r: dict, paper_key: str | None = None) -> str:
+    """The read-out alone (`divcolor eval --probe` on a model file with only a feature network)."""
+    return "\n".join(
+        [
+            f"{r['model']} on {r['data']} (feature read-out: {r['n_train']} training, "
+            f"{r['n_val']} validation photos, ab/128 at 64x64)",
+            f"{'feature read-out MAE (val/train)':<34}{r['probe_mae']:>10.4f}  / {r['probe_train_mae']:.4f}",
+            f"{'MAE of a grey output (ab = 0)':<34}{r['grey_mae']:>10.4f}",
+            f"{'PCA-64 reconstruction MAE':<34}{r['pca_mae']:>10.4f}",
+            "  (the read-out must come well under a grey output; the PCA is what a 64-d latent allows)",
+        ]
+    )
 
 
 def ridge_readout(Xtr: torch.Tensor, Ytr: torch.Tensor, Xva: torch.Tensor, Yva: torch.Tensor) -> dict:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
 
+from divcolor_gui.cli import main
+from divcolor_gui.core.checkpoint import ModelBundle, load_model, save_model
 from divcolor_gui.core.colorizer import Colorizer
 from trainer.probe import feature_probe, ridge_readout
 
@@ -38,9 +41,31 @@ def test_readout_of_uninformative_features_is_no_better_than_grey():
 def test_probe_on_a_trained_model(trained_model, divcolor_home, monkeypatch, run_to_end):
     monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
     c = Colorizer.load(trained_model.path, "cpu")
-    steps, r = run_to_end(feature_probe(c, trained_model.folder.root, val_fraction=0.2))
+    steps, r = run_to_end(feature_probe(c.features, trained_model.folder.root, val_fraction=0.2, name=c.name))
     assert steps[-1] == (3, 3)
     assert r["n_val"] >= 1 and r["n_train"] + r["n_val"] == len(trained_model.folder.colour)
     for key in ("probe_mae", "probe_train_mae", "pca_mae", "grey_mae"):
         assert math.isfinite(r[key]) and r[key] >= 0
     assert r["model"] == c.name
+
+
+def test_eval_probe_scores_a_feature_network_alone(
+    trained_model, divcolor_home, tmp_path, monkeypatch, capsys
+):
+    """A model file from `train --stages features` is judged by --probe before any MDN exists;
+    without --probe it is refused in one line that names the option."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    full = load_model(trained_model.path)
+    alone = tmp_path / "features_only.pt"
+    save_model(ModelBundle({"features": full.nets["features"]}, None, dict(full.meta)), alone)
+    out = tmp_path / "probe.json"
+    data = str(trained_model.folder.root)
+
+    assert main(["eval", "--data", data, "--model", str(alone), "--probe", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert "eob" not in r and math.isfinite(r["probe_mae"]) and r["grey_mae"] > 0
+    assert "feature read-out MAE" in capsys.readouterr().out
+
+    assert main(["eval", "--data", data, "--model", str(alone)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no 'vae' network" in err[0] and "--probe" in err[0]
