@@ -117,20 +117,30 @@ def test_two_processes_train_every_stage_like_one(photo_folder, env, tmp_path):
                 assert e2[key] == pytest.approx(e1[key], rel=TOLERANCE), (role, key, e1, e2)
 
 
-def _ddp_step(rank: int, world: int, init: str, x: torch.Tensor, y: torch.Tensor, out: str) -> None:
+def _ddp_grads(rank: int, world: int, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
     """One training step of a small network under step_forward, on this rank's half."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    forward = step_forward([net], Ranks(rank, world), torch.device("cpu"))
+    mine = slice(rank, None, world)
+    forward(lambda: ((net(x[mine]) - y[mine]) ** 2).mean()).backward()
+    return [p.grad for p in net.parameters()]
+
+
+def _ddp_step(rank: int, world: int, init: str, x: torch.Tensor, y: torch.Tensor, out: str) -> None:
+    import gc
+
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
-        torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
-        forward = step_forward([net], Ranks(rank, world), torch.device("cpu"))
-        mine = slice(rank, None, world)
-        loss = forward(lambda: ((net(x[mine]) - y[mine]) ** 2).mean())
-        loss.backward()
-        torch.save([p.grad for p in net.parameters()], f"{out}.{rank}")
+        torch.save(_ddp_grads(rank, world, x, y), f"{out}.{rank}")
     finally:
+        # Free the DDP wrapper (made and dropped in _ddp_grads) before its process group.
+        # When it was still alive here, a child once died at exit with SIGABRT ("terminate
+        # called without an active exception"): C++ objects of gloo's destroyed at
+        # interpreter teardown, the likely cause. The trainer's stages also end first.
+        gc.collect()
         dist.destroy_process_group()
 
 
