@@ -20,6 +20,7 @@ from divcolor_gui.core.vocabulary import (
     DEVICE_CHOICES,
     FEATURE_LOSSES,
     FEATURE_PRESETS,
+    MAX_SHIFT,
     MDN_LOSSES,
     METHOD_LABELS,
     PRECISIONS,
@@ -157,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FEATURE_LOSSES,
         help="bins (default): the paper's 313-bin classification; field: predict the colour field "
         "itself through a linear read-out (features trained for the goal)",
+    )
+    t.add_argument(
+        "--shift",
+        type=int,
+        help="move each photo the feature network learns from (in its own stage, and in the MDN's with "
+        f"--end-to-end) by a random offset of up to this many field pixels (0 to {MAX_SHIFT}; default 0), "
+        "grey and colour together: features that generalise better on a long schedule. --resume keeps "
+        "the model's unless one is given",
     )
     t.add_argument(
         "--mdn-loss",
@@ -320,6 +329,7 @@ def _train_config(args):
         "weighting",
         "features_loss",
         "features_preset",
+        "shift",
         "mdn_loss",
         "cast_weight",
         "ranking",

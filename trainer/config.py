@@ -16,6 +16,7 @@ from divcolor_gui.core.vocabulary import CAST_WEIGHT, CHROMA_FLOOR, DEFAULT_PRES
 # trains this way; a resumed one goes on as its file was trained (policy.settings_for_resume).
 NOT_GIVEN = {
     "features_loss": "bins",
+    "shift": 0,
     "mdn_loss": "latent",
     "cast_weight": CAST_WEIGHT,
     "end_to_end": False,
@@ -45,6 +46,7 @@ class TrainConfig:
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
     # None: as the resumed model was trained, else NOT_GIVEN's value.
     features_loss: str | None = None  # vocabulary.FEATURE_LOSSES
+    shift: int | None = None  # the feature stage moves each photo by up to this many field pixels
     mdn_loss: str | None = None  # vocabulary.MDN_LOSSES
     cast_weight: float | None = None  # the shared-cast loss's pull on each mode's cast
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)

@@ -48,6 +48,7 @@ class RunSettings:
     meta: dict = field(default_factory=dict)  # the model file's; a baseline records its setup here
     loss_weights: LossWeights = field(default_factory=LossWeights)
     features_loss: str = "bins"
+    shift: int = 0  # the feature stage's random shifts (stages.random_shifts)
     mdn_loss: str = "latent"
     cast_weight: float = CAST_WEIGHT
     end_to_end: bool = False
@@ -97,11 +98,13 @@ def _ours_net(skip: bool) -> Callable[[str, str], nn.Module]:
 
 
 _OURS_STAGES = {
-    "features": lambda state, sd, run: stages.train_features(state, sd, run.stats, lr=run.lr, loss=run.features_loss),
+    "features": lambda state, sd, run: stages.train_features(
+        state, sd, run.stats, lr=run.lr, loss=run.features_loss, shift=run.shift
+    ),
     "vae": lambda state, sd, run: stages.train_vae(state, sd, run.stats, run.loss_weights, lr=run.lr),
     "mdn": lambda state, sd, run: stages.train_mdn(
         state, sd, run.nets["features"], run.nets["vae"], lr=run.lr, loss=run.mdn_loss,
-        cast_weight=run.cast_weight, end_to_end=run.end_to_end,
+        cast_weight=run.cast_weight, end_to_end=run.end_to_end, shift=run.shift,
     ),
 }  # fmt: skip
 

@@ -42,6 +42,7 @@ from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import (
     FEATURE_LOSSES,
     FEATURE_PRESETS,
+    MAX_SHIFT,
     MDN_LOSSES,
     PRECISIONS,
     PRESETS,
@@ -143,6 +144,8 @@ def _check_names(cfg: TrainConfig) -> Method:
         raise TrainingError(
             f"unknown feature loss {cfg.features_loss!r}: choose from {', '.join(FEATURE_LOSSES)}"
         )
+    if not 0 <= cfg.shift <= MAX_SHIFT:
+        raise TrainingError(f"--shift {cfg.shift}: give 0 (none) to {MAX_SHIFT} field pixels")
     if cfg.ranking not in RANKINGS:
         raise TrainingError(f"unknown ranking {cfg.ranking!r}: choose from {', '.join(RANKINGS)}")
     if cfg.mdn_loss not in MDN_LOSSES:
@@ -253,6 +256,7 @@ def _reuse_features(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
     }  # fmt: skip
     # The loss it learned with there (the model card's row; such a network is not trained again).
     bundle.meta["features_loss"] = src.meta.get("features_loss", NOT_GIVEN["features_loss"])
+    bundle.meta["shift"] = src.meta.get("shift", NOT_GIVEN["shift"])
 
 
 def _reuse_vae(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
@@ -438,18 +442,20 @@ def _train_role(
     )  # fmt: skip
     run = RunSettings(
         stats=bundle.stats, lr=lr, nets=bundle.nets, meta=meta, loss_weights=cfg.loss_weights,
-        features_loss=cfg.features_loss, mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight,
-        end_to_end=cfg.end_to_end,
+        features_loss=cfg.features_loss, shift=cfg.shift, mdn_loss=cfg.mdn_loss,
+        cast_weight=cfg.cast_weight, end_to_end=cfg.end_to_end,
     )  # fmt: skip
     # How its last epochs were trained, for the model card and for a plain --resume; recorded
     # by a run that trains the role (a refit or another stage leaves a trained MDN's alone).
     if role == "features":
-        meta["features_loss"] = cfg.features_loss
+        meta.update(features_loss=cfg.features_loss, shift=cfg.shift)
     if role == "mdn":
         # whether the feature network has ever learned through the MDN (the model card says so)
         ever = cfg.end_to_end or bool(meta.get("features_end_to_end", meta.get("end_to_end")))
         meta.update(mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight, end_to_end=cfg.end_to_end)
         meta["features_end_to_end"] = ever
+        if cfg.end_to_end:  # the feature network learns here too, from photos shifted so
+            meta["shift"] = cfg.shift
     t_stage, wall_before = time.monotonic(), float(meta["wall_s"].get(role, 0.0))
     for rec in method.train(role, state, sd, run):
         if rec.kind == "epoch":

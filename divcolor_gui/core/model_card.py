@@ -119,7 +119,12 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ),
         (
             "Feature loss",
-            FEATURE_LOSS_TEXT.get(meta.get("features_loss", "bins"), str(meta.get("features_loss"))),
+            FEATURE_LOSS_TEXT.get(meta.get("features_loss", "bins"), str(meta.get("features_loss")))
+            + (
+                f"; photos shifted at random by up to {meta['shift']} field pixels"
+                if meta.get("shift")
+                else ""
+            ),
         ),
         ("Epochs", epochs or "none finished"),
         ("Status", "complete" if done else "stopped early: press Resume in the Trainer tab to continue"),

@@ -48,6 +48,9 @@ FEATURE_LOSS_TEXT = {
     "bins": "bins (the paper's: per-pixel classification into the 313 ab bins)",
     "field": "field (the colour field predicted from G through a linear read-out, L1)",
 }
+# The feature stage's random shifts (--shift, trainer.stages.random_shifts): at most an eighth
+# of the field each way, so that a shifted photo keeps most of its frame.
+MAX_SHIFT = 8
 
 # The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds
 # best-of-K on the decoded colours (losses.decoded_colour_loss).

@@ -16,11 +16,12 @@ from divcolor_gui.core import lab
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_loss
 from divcolor_gui.core.model_card import model_card_text
+from trainer import stages
 from trainer.data import ScanProgress, scan_folder
 from trainer.loop import Progress, cosine_lr
 from trainer.policy import plan_run
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
-from trainer.stages import train_mdn
+from trainer.stages import random_shifts, train_mdn
 
 EPOCHS = {"features": 1, "vae": 2, "mdn": 1}
 BATCH = 8
@@ -469,6 +470,61 @@ def test_features_trained_on_the_field_keep_their_read_out(
         next(run_training(_cfg(photo_folder, tmp_path / "x.pt", features_loss="pixels")))
 
 
+def test_random_shifts_move_grey_and_colour_together():
+    """--shift: each photo moves by its own offset of at most `most` field pixels, the grey
+    by the same distance at its own scale (here 2 grey pixels a field pixel), edges
+    replicated, drawn from the generator given."""
+    B, n, S, most = 32, 64, 128, 3
+    fy, fx = torch.meshgrid(torch.arange(n).float(), torch.arange(n).float(), indexing="ij")
+    gy, gx = torch.meshgrid(torch.arange(S).float(), torch.arange(S).float(), indexing="ij")
+    ab = torch.stack([fy, fx]).expand(B, 2, n, n)  # each field pixel holds its own position
+    grey = (1000 * gy + gx).expand(B, 1, S, S)
+    moved_grey, moved_ab = random_shifts(grey, ab, most, torch.Generator().manual_seed(0))
+    assert moved_grey.shape == grey.shape and moved_ab.shape == ab.shape
+    offsets = set()
+    for i in range(B):
+        dy, dx = int(moved_ab[i, 0, 32, 32]) - 32, int(moved_ab[i, 1, 32, 32]) - 32
+        assert abs(dy) <= most and abs(dx) <= most
+        offsets.add((dy, dx))
+        assert torch.equal(moved_ab[i, 0, :, 0], (torch.arange(n) + dy).clamp(0, n - 1).float())
+        assert torch.equal(moved_ab[i, 1, 0, :], (torch.arange(n) + dx).clamp(0, n - 1).float())
+        assert moved_grey[i, 0, 64, 64] == 1000 * (64 + 2 * dy) + (64 + 2 * dx)
+        assert moved_grey[i, 0, 0, 0] == 1000 * max(0, 2 * dy) + max(0, 2 * dx)
+    assert len(offsets) > 5  # each photo its own draw
+    again = random_shifts(grey, ab, most, torch.Generator().manual_seed(0))
+    assert torch.equal(again[1], moved_ab) and torch.equal(again[0], moved_grey)
+
+
+def test_a_feature_network_trained_on_shifted_photos_says_so(
+    photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--shift: the feature stage and an end-to-end MDN stage learn from shifted photos; the
+    file and its card say so, and a resumed run goes on with the same shifts."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "shifted.pt"
+    cfg = _cfg(photo_folder, out, epochs={"features": 1, "vae": 1, "mdn": 1}, features_loss="field", shift=2)
+    run_to_end(run_training(dataclasses.replace(cfg, stages=("features",))))
+    meta = load_model(out).meta
+    assert meta["shift"] == 2
+    calls, counts = [], {}
+    monkeypatch.setattr(stages, "random_shifts", lambda *a: calls.append(a[2]) or random_shifts(*a))
+    for end_to_end in (False, True):
+        calls.clear()
+        out = tmp_path / f"e2e-{end_to_end}.pt"
+        run_to_end(run_training(dataclasses.replace(cfg, out=out, end_to_end=end_to_end)))
+        assert set(calls) == {2}
+        counts[end_to_end] = len(calls)
+    # the feature stage's steps, and with end_to_end the MDN stage's as many again
+    assert counts[True] == 2 * counts[False] > 0
+    assert load_model(out).meta["shift"] == 2
+    assert "photos shifted at random by up to 2 field pixels" in model_card_text(meta, "shifted")
+    resumed, notes = plan_run(_cfg(photo_folder, out, resume=True, epochs={"features": 2}))
+    assert resumed.shift == 2 and "shift: 2 (as the model was trained)" in notes
+    for bad in (-1, 9):
+        with pytest.raises(TrainingError, match=f"--shift {bad}: give 0"):
+            next(run_training(_cfg(photo_folder, tmp_path / "x.pt", shift=bad)))
+
+
 def test_a_residual_feature_network_on_a_reused_vae(
     trained_model, divcolor_home, tmp_path, monkeypatch, run_to_end
 ):
@@ -523,6 +579,7 @@ def test_a_residual_feature_network_on_a_reused_vae(
     run_to_end(run_training(cfg))
     meta = load_model(reuser).meta
     assert meta["features_loss"] == "field" and "| Feature loss | field (" in model_card_text(meta, "reuser")
+    assert meta["shift"] == 0
 
 
 def test_a_feature_preset_that_does_not_fit_the_mdn_is_refused(photo_folder, tmp_path):
