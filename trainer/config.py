@@ -46,7 +46,7 @@ class TrainConfig:
     weighting: str = "smoothed"  # L_hist's bin weights: smoothed | raw
     # None: as the resumed model was trained, else NOT_GIVEN's value.
     features_loss: str | None = None  # vocabulary.FEATURE_LOSSES
-    shift: int | None = None  # the feature stage moves each photo by up to this many field pixels
+    shift: int | None = None  # photos moved up to this many field pixels where the feature network learns
     mdn_loss: str | None = None  # vocabulary.MDN_LOSSES
     cast_weight: float | None = None  # the shared-cast loss's pull on each mode's cast
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
