@@ -48,7 +48,7 @@ class RunSettings:
     meta: dict = field(default_factory=dict)  # the model file's; a baseline records its setup here
     loss_weights: LossWeights = field(default_factory=LossWeights)
     features_loss: str = "bins"
-    shift: int = 0  # the feature stage's random shifts (stages.random_shifts)
+    shift: int = 0  # where the feature network learns, its photos' random shifts (stages.random_shifts)
     mdn_loss: str = "latent"
     cast_weight: float = CAST_WEIGHT
     end_to_end: bool = False

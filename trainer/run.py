@@ -454,7 +454,7 @@ def _train_role(
         ever = cfg.end_to_end or bool(meta.get("features_end_to_end", meta.get("end_to_end")))
         meta.update(mdn_loss=cfg.mdn_loss, cast_weight=cfg.cast_weight, end_to_end=cfg.end_to_end)
         meta["features_end_to_end"] = ever
-        if cfg.end_to_end:  # the feature network learns here too, from photos shifted so
+        if cfg.end_to_end:  # the feature network learns here too: "shift" is its latest training's
             meta["shift"] = cfg.shift
     t_stage, wall_before = time.monotonic(), float(meta["wall_s"].get(role, 0.0))
     for rec in method.train(role, state, sd, run):

@@ -4,6 +4,8 @@ generator run by `loop.run_epochs`: a `step` for one batch and a `validate` for 
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -101,9 +103,9 @@ def random_shifts(
     """Each photo of a batch moved by its own offset of up to `most` field pixels each way,
     grey and colour together (the grey by the same distance at its own scale), the edges
     replicated, so that the feature network cannot learn the training photos' colours by
-    where they sit in the frame. On general photos a 20-epoch `residual` trunk read the
-    field out to .0612 on validation photos with shifts of 4, against .0626 at best without
-    them, after which it overfitted (docs/method.md, section 9)."""
+    where they sit in the frame (its measured effect: docs/method.md, section 9). Where the
+    grey's side is not a whole multiple of the field's (the paper preset's 224 on 64), its
+    offset is rounded to the nearest grey pixel: the two then agree to half a grey pixel."""
     n, S = ab.shape[-1], grey.shape[-1]
     pad = -(-most * S // n)  # the grey's margin at its own scale, rounded up
 
@@ -123,14 +125,27 @@ def random_shifts(
 
 
 def _shifter(state: StageState, sd: StageData, most: int):
-    """(grey, ab) -> (grey, ab): random_shifts by up to `most`, or as they are for 0. Its
-    draws are seeded by the run's seed, the epoch it starts at and the process, so a
-    resumed run is as repeatable as a whole one."""
+    """(grey, ab) -> (grey, ab): random_shifts by up to `most`, or as they are for 0.
+
+    Each epoch draws from its own generator, seeded by the run's seed, the stage, the epoch
+    and the process: a resumed run draws what an uninterrupted one would have (an epoch cut
+    short starts again from its first batch), and an end-to-end MDN stage does not give each
+    photo the offset it had in the feature stage's epoch of the same number. Processes draw
+    apart, so a run on several processes shifts differently from a run on one."""
     if most <= 0:
         return lambda grey, ab: (grey, ab)
-    seed = np.random.SeedSequence([sd.seed, state.epochs_done, sd.ranks.rank]).generate_state(1)[0]
-    generator = torch.Generator().manual_seed(int(seed))
-    return lambda grey, ab: random_shifts(grey, ab, most, generator)
+    stage = zlib.crc32(state.name.encode())
+    drawn = {}  # the epoch in progress -> its generator
+
+    def augment(grey, ab):
+        epoch = state.epochs_done  # run_epochs counts an epoch done only after its last step
+        if epoch not in drawn:
+            seed = np.random.SeedSequence([sd.seed, stage, epoch, sd.ranks.rank]).generate_state(1)[0]
+            drawn.clear()
+            drawn[epoch] = torch.Generator().manual_seed(int(seed))
+        return random_shifts(grey, ab, most, drawn[epoch])
+
+    return augment
 
 
 def fit_decoder_proxy(vae: nn.Module, sd: StageData, n: int = 4096) -> LinearDecoder | None:

@@ -48,8 +48,9 @@ FEATURE_LOSS_TEXT = {
     "bins": "bins (the paper's: per-pixel classification into the 313 ab bins)",
     "field": "field (the colour field predicted from G through a linear read-out, L1)",
 }
-# The feature stage's random shifts (--shift, trainer.stages.random_shifts): at most an eighth
-# of the field each way, so that a shifted photo keeps most of its frame.
+# The random shifts of the photos the feature network learns from (--shift, in its own stage
+# and an end-to-end MDN stage; trainer.stages.random_shifts), in field pixels: at most an
+# eighth of the 64-pixel field each way, so that a shifted photo keeps most of its frame.
 MAX_SHIFT = 8
 
 # The MDN's loss: "latent" is the paper's (the component nearest the VAE's z); "decoded" adds

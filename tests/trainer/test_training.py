@@ -11,6 +11,8 @@ import zlib
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
+from torch.nn.modules.module import register_module_forward_pre_hook
 
 from divcolor_gui.core import lab
 from divcolor_gui.core.checkpoint import load_model, save_model
@@ -18,7 +20,7 @@ from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_
 from divcolor_gui.core.model_card import model_card_text
 from trainer import stages
 from trainer.data import ScanProgress, scan_folder
-from trainer.loop import Progress, cosine_lr
+from trainer.loop import Progress, StageData, StageState, cosine_lr
 from trainer.policy import plan_run
 from trainer.run import TrainConfig, TrainingError, resume_path, run_training
 from trainer.stages import random_shifts, train_mdn
@@ -471,48 +473,104 @@ def test_features_trained_on_the_field_keep_their_read_out(
 
 
 def test_random_shifts_move_grey_and_colour_together():
-    """--shift: each photo moves by its own offset of at most `most` field pixels, the grey
+    """--shift: each photo moves by its own offset of -most to +most field pixels, the grey
     by the same distance at its own scale (here 2 grey pixels a field pixel), edges
-    replicated, drawn from the generator given."""
-    B, n, S, most = 32, 64, 128, 3
+    replicated, channels-last, drawn from the generator given."""
+    B, n, S, most = 64, 64, 128, 3
     fy, fx = torch.meshgrid(torch.arange(n).float(), torch.arange(n).float(), indexing="ij")
     gy, gx = torch.meshgrid(torch.arange(S).float(), torch.arange(S).float(), indexing="ij")
     ab = torch.stack([fy, fx]).expand(B, 2, n, n)  # each field pixel holds its own position
     grey = (1000 * gy + gx).expand(B, 1, S, S)
     moved_grey, moved_ab = random_shifts(grey, ab, most, torch.Generator().manual_seed(0))
     assert moved_grey.shape == grey.shape and moved_ab.shape == ab.shape
-    offsets = set()
+    assert moved_grey.is_contiguous(memory_format=torch.channels_last)
+    assert moved_ab.is_contiguous(memory_format=torch.channels_last)
+    offsets = []
     for i in range(B):
         dy, dx = int(moved_ab[i, 0, 32, 32]) - 32, int(moved_ab[i, 1, 32, 32]) - 32
-        assert abs(dy) <= most and abs(dx) <= most
-        offsets.add((dy, dx))
+        offsets.append((dy, dx))
         assert torch.equal(moved_ab[i, 0, :, 0], (torch.arange(n) + dy).clamp(0, n - 1).float())
         assert torch.equal(moved_ab[i, 1, 0, :], (torch.arange(n) + dx).clamp(0, n - 1).float())
         assert moved_grey[i, 0, 64, 64] == 1000 * (64 + 2 * dy) + (64 + 2 * dx)
         assert moved_grey[i, 0, 0, 0] == 1000 * max(0, 2 * dy) + max(0, 2 * dx)
-    assert len(offsets) > 5  # each photo its own draw
+    every = set(range(-most, most + 1))
+    assert {dy for dy, _ in offsets} == every and {dx for _, dx in offsets} == every
+    assert len(set(offsets)) > B // 2  # each photo its own draw
     again = random_shifts(grey, ab, most, torch.Generator().manual_seed(0))
     assert torch.equal(again[1], moved_ab) and torch.equal(again[0], moved_grey)
+
+
+def _offsets_drawn(augment, batches: int = 2) -> list[tuple]:
+    """The (dy, dx) each photo of `batches` batches of 8 got from a stage's shifter."""
+    n = lab.FIELD_SIZE
+    fy, fx = torch.meshgrid(torch.arange(n).float(), torch.arange(n).float(), indexing="ij")
+    ab = torch.stack([fy, fx]).expand(8, 2, n, n)
+    drawn = []
+    for _ in range(batches):
+        _, moved = augment(torch.zeros(8, 1, n, n), ab)
+        drawn += [(int(m[0, 32, 32]) - 32, int(m[1, 32, 32]) - 32) for m in moved]
+    return drawn
+
+
+def test_shifts_are_drawn_per_stage_and_epoch_so_a_resumed_run_draws_the_same():
+    sd = StageData(None, np.arange(1), np.arange(1), 8, torch.device("cpu"), 64, seed=3)
+
+    def shifter(name: str, epochs_done: int):
+        state = StageState(name, nn.Identity(), None, epochs=4, epochs_done=epochs_done)
+        return state, stages._shifter(state, sd, 4)
+
+    state, augment = shifter("features", 0)
+    epoch0 = _offsets_drawn(augment)
+    assert epoch0[:8] != epoch0[8:]  # batch after batch, new draws
+    state.epochs_done = 1
+    epoch1 = _offsets_drawn(augment)
+    assert epoch1 != epoch0
+    assert _offsets_drawn(shifter("features", 1)[1]) == epoch1  # resumed at epoch 1
+    assert _offsets_drawn(shifter("features", 0)[1]) == epoch0  # the same run again
+    assert _offsets_drawn(shifter("mdn", 0)[1]) != epoch0  # another stage, other draws
+    identity = stages._shifter(state, sd, 0)
+    grey, ab = torch.zeros(2, 1, 64, 64), torch.ones(2, 2, 64, 64)
+    assert identity(grey, ab) == (grey, ab)
 
 
 def test_a_feature_network_trained_on_shifted_photos_says_so(
     photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end
 ):
-    """--shift: the feature stage and an end-to-end MDN stage learn from shifted photos; the
-    file and its card say so, and a resumed run goes on with the same shifts."""
+    """--shift: the feature stage and an end-to-end MDN stage train the feature network on
+    the shifted photos; the file and its card say so, and a resumed run keeps the shifts."""
     monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
     out = tmp_path / "shifted.pt"
     cfg = _cfg(photo_folder, out, epochs={"features": 1, "vae": 1, "mdn": 1}, features_loss="field", shift=2)
     run_to_end(run_training(dataclasses.replace(cfg, stages=("features",))))
     meta = load_model(out).meta
     assert meta["shift"] == 2
+    # What random_shifts returns is what the feature network learns from: a marker grey level
+    # no photo has reaches its first layer once for every shifted batch (validation is not
+    # shifted). Only the feature network's first conv reads one channel in this method.
+    MARK = 0.123
     calls, counts = [], {}
-    monkeypatch.setattr(stages, "random_shifts", lambda *a: calls.append(a[2]) or random_shifts(*a))
+
+    def marked(grey, ab, most, generator):
+        calls.append(most)
+        grey, ab = random_shifts(grey, ab, most, generator)
+        return torch.full_like(grey, MARK), ab
+
+    def first_layer_input(module, args):
+        if isinstance(module, nn.Conv2d) and module.in_channels == 1:
+            marks.append(bool(torch.all(args[0] == MARK)))
+
+    monkeypatch.setattr(stages, "random_shifts", marked)
     for end_to_end in (False, True):
         calls.clear()
+        marks: list[bool] = []
         out = tmp_path / f"e2e-{end_to_end}.pt"
-        run_to_end(run_training(dataclasses.replace(cfg, out=out, end_to_end=end_to_end)))
+        hook = register_module_forward_pre_hook(first_layer_input)
+        try:
+            run_to_end(run_training(dataclasses.replace(cfg, out=out, end_to_end=end_to_end)))
+        finally:
+            hook.remove()
         assert set(calls) == {2}
+        assert sum(marks) == len(calls)
         counts[end_to_end] = len(calls)
     # the feature stage's steps, and with end_to_end the MDN stage's as many again
     assert counts[True] == 2 * counts[False] > 0
