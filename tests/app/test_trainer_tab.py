@@ -165,7 +165,15 @@ def test_advanced_settings_reach_the_training_config(tab, tmp_path):
     s.lr_spin.setValue(3e-4)
     cfg = s.build_config(tmp_path, tmp_path / "m.pt")
     assert (cfg.loss_weights.mah, cfg.weighting, cfg.mdn_loss, cfg.lr) == (0.5, "raw", "decoded", 3e-4)
+    assert cfg.shift is None and not s.shift_spin.isEnabled()  # no feature network trains
+    s.train_features_check.setChecked(True)
+    assert s.shift_spin.isEnabled()
+    s.shift_spin.setValue(3)
+    assert s.build_config(tmp_path, tmp_path / "m.pt").shift == 3
+    s.train_features_check.setChecked(False)
+    assert not s.shift_spin.isEnabled() and s.build_config(tmp_path, tmp_path / "m.pt").shift is None
     s.reset_advanced()
+    assert s.shift_spin.value() == 0 and s.shift_spin.text() == "none"
     defaults = TrainConfig(data=tmp_path, out=tmp_path / "m.pt")
     cfg = s.build_config(tmp_path, tmp_path / "m.pt")
     assert (cfg.loss_weights, cfg.weighting, cfg.mdn_loss, cfg.lr) == (
