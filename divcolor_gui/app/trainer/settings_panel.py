@@ -396,9 +396,8 @@ class TrainerSettingsPanel(QWidget):
         from trainer.run import TrainConfig
 
         base = None if self.train_features_check.isChecked() else self.base_model()
-        # None where no feature network trains, or for "none": a new model's default, and a
-        # resumed model's own shifts.
-        shift = self.shift_spin.value() if self.train_features_check.isChecked() else 0
+        # None ("none", or no feature network trains): a new model's default, a resumed one's own.
+        shift = (self.train_features_check.isChecked() and self.shift_spin.value()) or None
         return TrainConfig(
             data=Path(data),
             out=Path(out),
@@ -413,6 +412,6 @@ class TrainerSettingsPanel(QWidget):
             loss_weights=LossWeights(**{k: s.value() for k, s in self.weight_spins.items()}),
             weighting=self.weighting_combo.currentData(),
             mdn_loss=self.mdn_loss_combo.currentData(),
-            shift=shift or None,
+            shift=shift,
             name=self.model_name(),
         )
