@@ -251,6 +251,14 @@ def test_reuse_base_model_rename_delete(qtbot, home, photos, monkeypatch):
         # The MDN reads the base model's features, so the preset follows the base model.
         assert s.preset_combo.currentData() == "tiny" and not s.preset_combo.isEnabled()
         assert tab.stage_progress.bars["features"].isVisible()
+        # Before a run, the Progress panel follows the plan: training the feature network too
+        # turns "reused from base" into a stage of its own, and unchecking brings it back.
+        features = tab.stage_progress.bars["features"]
+        assert features.format() == "reused from base"
+        s.train_features_check.setChecked(True)
+        assert features.format() == "waiting" and "features" in tab.plots.plots
+        s.train_features_check.setChecked(False)
+        assert features.format() == "reused from base" and "features" not in tab.plots.plots
 
         click(qtbot, tab.start_button)
         assert tab.stage_progress.bars["features"].format() == "reused from base"

@@ -170,8 +170,11 @@ class TrainerTab(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
-        self.stage_progress.reset(self.settings.stages(), reused=self._reused_name())
-        self.plots.reset(self.settings.stages())
+        # (stages, reused base model) as the panels show them; () not drawn yet; None once a
+        # run has started, whose record they keep until the next.
+        self._plan: tuple | None = ()
+        self._show_plan()
+        self.settings.changed.connect(self._show_plan)
         self._update_buttons()
 
     def _finish_panels(self, cuda: bool) -> None:
@@ -208,6 +211,16 @@ class TrainerTab(QWidget):
     def _reused_name(self) -> str | None:
         base = None if self.settings.train_features_check.isChecked() else self.settings.base_model()
         return base.stem if base else None
+
+    def _show_plan(self, *_: object) -> None:
+        """Until a run starts, the Progress panel and the plots show the stages the settings
+        would train (and which base model's feature network they would reuse); once one has
+        started, they keep its record until the next."""
+        plan = (self.settings.stages(), self._reused_name())
+        if self._plan is not None and plan != self._plan:
+            self._plan = plan
+            self.stage_progress.reset(*plan)
+            self.plots.reset(plan[0])
 
     def _update_buttons(self, *_: object) -> None:
         running = self.is_running()
@@ -350,6 +363,7 @@ class TrainerTab(QWidget):
         self._update_buttons()
 
     def _reset_views(self, cfg: TrainConfig) -> None:
+        self._plan = None  # from now on the panels show runs, not the settings
         reused = cfg.features_from.stem if cfg.features_from else None
         self.stage_progress.reset(cfg.stages, reused=reused)
         self.plots.reset(tuple(s for s in cfg.stages if not (s == "features" and cfg.features_from)))
