@@ -59,8 +59,10 @@ class LoadedMethod:
         return lab.FIELD_SIZE
 
     def diverse(self, grey: torch.Tensor, g64: torch.Tensor, k: int, n: int, seed: int) -> torch.Tensor:
-        """grey (B, 1, S, S) at grey_size, g64 (B, 1, 64, 64) -> (B, k, 2, 64, 64) ab/128."""
-        return self.method.diverse(self.bundle, grey, g64, k, n, seed)
+        """grey (B, 1, S, S) at grey_size, g64 (B, 1, 64, 64) -> (B, k, 2, 64, 64) ab/128,
+        fitted to the gamut at each cell's lightness, as they are rendered (lab.fit_gamut)."""
+        fields = self.method.diverse(self.bundle, grey, g64, k, n, seed)
+        return lab.fit_gamut(fields, lab.net_to_l(g64)[:, None])  # (B, 1, 1, 64, 64): every mode
 
     def reconstruct(self, g64: torch.Tensor, ab: torch.Tensor) -> torch.Tensor | None:
         """Table 1/2's reconstruction, z = the colour encoder's mean; None without one."""

@@ -58,10 +58,11 @@ def evaluate_hints(
         rgb8 = np.asarray(data.images[j])
         photo, truth = _photo(rgb8)
         solver = HintSolver(colorizer, colorizer.analyze(photo))
+        L_cells = lab.field_guide(photo.L)[None] * 100
         rng = np.random.default_rng(seed + int(j))
         for n in counts:
             modes = solver.solve(oracle_hints(rgb8, n, rng) if n else [])
-            fields = torch.stack([m.field for m in modes[:k]])
+            fields = lab.fit_gamut(torch.stack([m.field for m in modes[:k]]), L_cells)  # as shown
             err = (fields - truth[None]).abs().flatten(1).mean(1)
             sums[n]["top1_mae"] += err[0].item()
             sums[n]["eob"] += err.min().item()

@@ -9,6 +9,9 @@ float32, so the same code runs in training batches on a GPU and on a
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -157,12 +160,70 @@ def rgb8_to_l(rgb: np.ndarray) -> torch.Tensor:
     return _f(torch.from_numpy(y)).mul_(116).sub_(16)
 
 
+# ----------------------------------------------------------------------------- gamut
+
+_GAMUT_HUES = 720  # hue steps of the chroma table (half a degree); its L steps are 1 unit, 0..100
+
+
+@functools.cache
+def _max_chroma_table() -> torch.Tensor:
+    """(101 * (_GAMUT_HUES + 1),) flattened: the largest chroma (Lab units) sRGB can show at
+    each L 0..100 (rows) and hue (columns; the last repeats the first, so that a hue's next
+    column always exists), by bisection along the hue's ray from grey; under 0.1 s, once."""
+    L = torch.arange(101, dtype=torch.float64)[:, None]
+    hue = torch.arange(_GAMUT_HUES + 1, dtype=torch.float64) * (2 * math.pi / _GAMUT_HUES)
+    fy = (L + 16) / 116
+    y = _inv_f(fy) * float(_WHITE[1])
+    lo, hi = torch.zeros(101, _GAMUT_HUES + 1, dtype=torch.float64), torch.full((101, _GAMUT_HUES + 1), 256.0)
+    for _ in range(22):  # to within 1e-4 units
+        c = (lo + hi) / 2
+        x = _inv_f(fy + c * hue.cos() / 500) * float(_WHITE[0])
+        z = _inv_f(fy - c * hue.sin() / 200) * float(_WHITE[2])
+        inside = torch.ones_like(c, dtype=torch.bool)
+        for r in _XYZ_TO_RGB.tolist():
+            v = x * r[0] + y * r[1] + z * r[2]
+            inside &= (v >= 0) & (v <= 1)
+        lo, hi = torch.where(inside, c, lo), torch.where(inside, hi, c)
+    return lo.float().flatten()
+
+
+def fit_gamut(ab_field: torch.Tensor, L_field: torch.Tensor) -> torch.Tensor:
+    """(..., 2, n, n) ab/128 and its cells' L in [0, 100], (..., 1, n, n) as grey levels come ->
+    the field with each cell's chroma cut to what sRGB can show at that L and hue, keeping
+    hue and L.
+
+    A photo's own colours are always inside. A decoder's can be outside, most often near
+    black and white, where sRGB holds little chroma; rendered, those would be clipped
+    channel by channel, which changes their hue and lightness (a dark background turns red).
+    Rendering (`Recombiner`) fits, and so does everything that scores colorizations
+    (`trainer.compare.LoadedMethod.diverse`, the ranking, the hint evaluation): the metrics
+    score what is shown. The limit is the largest of the table's four entries around the
+    cell's (L, hue), so a colour inside is left as it is, except in a sliver of bright,
+    saturated yellow (L 95-98), where the gamut's edge turns too sharply for the table's steps;
+    what it lets through beyond the edge is within a table step, which rendering clips."""
+    table = _max_chroma_table().to(ab_field.device)
+    a, b = (ab_field.float() * AB_SCALE).unbind(-3)
+    hue = torch.atan2(b, a).mul_(_GAMUT_HUES / (2 * math.pi)).remainder_(_GAMUT_HUES)
+    L = L_field.float().clamp(0, 99.999).squeeze(-3).expand_as(a)
+    i = L.long() * (_GAMUT_HUES + 1) + hue.long()  # the (L, hue) cell's lower corner
+    up = _GAMUT_HUES + 1  # one L step
+    limit = torch.maximum(torch.maximum(table.take(i), table.take(i + 1)),
+                          torch.maximum(table.take(i + up), table.take(i + up + 1)))  # fmt: skip
+    scale = limit.div_(torch.hypot(a, b).clamp_min_(1e-6)).clamp_(max=1.0)
+    return ab_field * scale.unsqueeze(-3).to(ab_field.dtype)
+
+
 # ----------------------------------------------------------------------------- network scaling
 
 
 def l_to_net(L: torch.Tensor) -> torch.Tensor:
     """L in [0, 100] -> network input in [-1, 1]."""
     return (L - L_CENTER) / L_CENTER
+
+
+def net_to_l(grey: torch.Tensor) -> torch.Tensor:
+    """Network input in [-1, 1] -> L in [0, 100]."""
+    return grey * L_CENTER + L_CENTER
 
 
 def ab_to_net(ab: torch.Tensor) -> torch.Tensor:
@@ -347,6 +408,7 @@ class Recombiner:
         H, W = self.L.shape
         field = ab_field.float().to(self.L.device)
         guide = self._guide if field.shape[-1] == FIELD_SIZE else field_guide(self.L, field.shape[-1])
+        field = fit_gamut(field, guide[None] * 100)
         A, B = _field_coefficients(guide, field, self.mode, self.eps)
         # fx = fy + a / 500 and fz = fy - b / 200 with fy = (100 g + 16) / 116, a = S (A_a g + B_a)
         scale = torch.tensor([AB_SCALE / 500, -AB_SCALE / 200], device=A.device).view(2, 1, 1)

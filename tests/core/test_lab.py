@@ -200,13 +200,15 @@ def test_recombiner_matches_the_formulas():
     """The folded preview arithmetic (Recombiner) against the plain chain it replaces:
     upsample ab, then lab_to_rgb (checked against skimage above), for a random field over
     a random L, kept and not kept, in both modes. (skimage itself differs far out of gamut:
-    it clips negative XYZ before the matrix, we clip the RGB.)"""
+    it clips negative XYZ before the matrix, we clip the RGB.) The field is fitted to the
+    gamut first, as the Recombiner does."""
     H, W = 53, 81
     g = torch.Generator().manual_seed(3)
     L = torch.rand(H, W, generator=g) * 100
     field = (torch.rand(2, 64, 64, generator=g) - 0.5) * 0.9
+    fitted = lab.fit_gamut(field, lab.field_guide(L)[None] * 100)  # what the Recombiner renders
     for mode in ("guided", "bilinear"):
-        ab = lab.upsample_ab(lab.net_to_ab(field), L, mode=mode)
+        ab = lab.upsample_ab(lab.net_to_ab(fitted), L, mode=mode)
         want = (lab.lab_to_rgb(torch.cat([L[None], ab])).permute(1, 2, 0).numpy() * 255 + 0.5).astype(int)
         for keep in (False, True):
             got = lab.Recombiner(L, mode=mode, keep=keep, rows_per_chunk=16)(field).astype(int)
@@ -294,3 +296,62 @@ def test_rgb8_to_l_matches_the_float_path():
         got = lab.rgb8_to_l(img)
         assert got.shape == img.shape[:2] and got.dtype == torch.float32
         assert (got - want).abs().max().item() < 1e-4
+
+
+# ----------------------------------------------------------------------------- gamut
+
+
+def _linear_rgb(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Lab (L (...), ab (..., 2) in Lab units) -> linear RGB before any clipping."""
+    fy = (L.double() + 16) / 116
+    a, b = ab.double().unbind(-1)
+    xyz = torch.stack([lab._inv_f(fy + a / 500), lab._inv_f(fy), lab._inv_f(fy - b / 200)], -1)
+    return (xyz * lab._WHITE.double()) @ lab._XYZ_TO_RGB.double().T
+
+
+def test_fit_gamut_leaves_a_photos_own_colours_as_they_are():
+    rgb = np.random.default_rng(7).random((128, 128, 3))
+    L_ab = lab.rgb_to_lab(_chw(rgb))
+    field = L_ab[1:] / lab.AB_SCALE
+    moved = (lab.fit_gamut(field, L_ab[:1]) - field).abs().amax(0) * lab.AB_SCALE
+    assert (moved > 0).float().mean() < 0.002  # the edge's own colours, at most
+    # Within a fraction of a unit, except in the sliver of bright, saturated yellow at the
+    # gamut's sharp corner (L 95-98), which the table's steps cannot follow.
+    hue = torch.rad2deg(torch.atan2(L_ab[2], L_ab[1]))
+    corner = (L_ab[0] > 95) & (L_ab[0] < 98) & (hue > 95) & (hue < 110)
+    assert moved[~corner].max() < 0.5
+    # A real photo's field (area-averaged, as training makes it) stays as it is.
+    grey, ab = lab.rgb_uint8_to_net(torch.from_numpy(skimage_photo()).permute(2, 0, 1)[None], 64)
+    assert (lab.fit_gamut(ab, lab.net_to_l(grey)) - ab).abs().max() * lab.AB_SCALE < 0.5
+
+
+def skimage_photo() -> np.ndarray:
+    from skimage import data
+    from skimage.transform import resize
+
+    return (resize(data.astronaut(), (128, 128), anti_aliasing=True) * 255).astype(np.uint8)
+
+
+def test_fit_gamut_brings_outside_colours_to_the_edge_keeping_hue():
+    g = torch.Generator().manual_seed(4)
+    L = torch.rand(3, 64, 64, generator=g) * 100
+    field = (torch.rand(3, 2, 64, 64, generator=g) - 0.5) * 1.6  # mostly far outside
+    fitted = lab.fit_gamut(field, L[:, None])
+    chroma, new_chroma = field.norm(dim=1), fitted.norm(dim=1)
+    assert (new_chroma <= chroma + 1e-6).all() and (new_chroma < chroma * 0.9).float().mean() > 0.5
+    kept = new_chroma > 1e-3
+    hue = torch.atan2(field[:, 1], field[:, 0])
+    assert torch.allclose(torch.atan2(fitted[:, 1], fitted[:, 0])[kept], hue[kept], atol=1e-4)
+    lin = _linear_rgb(L, fitted.permute(0, 2, 3, 1) * lab.AB_SCALE)
+    assert lin.min() > -0.05 and lin.max() < 1.05  # on the edge, to within a table step
+
+
+def test_rendering_keeps_the_photos_lightness_under_a_colour_beyond_the_gamut():
+    """A strong red over black and over white: clipped channel by channel it would render
+    at L ~16 and ~81 (dark red, pink); fitted first, the photo keeps its lightness."""
+    L = torch.cat([torch.full((20, 40), 1.5), torch.full((20, 40), 99.0)])
+    field = torch.stack([torch.full((64, 64), 0.6), torch.full((64, 64), 0.3)])
+    got = rgb2lab(lab.combine(L, field, mode="bilinear") / 255.0)
+    dark, light = got[:8].reshape(-1, 3), got[-8:].reshape(-1, 3)  # rows away from the edge
+    assert np.abs(dark[:, 0] - 1.5).max() < 1 and np.abs(light[:, 0] - 99).max() < 1
+    assert (dark[:, 1] > 0).all() and (light[:, 1] > 0).all()  # still reddish: the hue is kept

@@ -61,3 +61,19 @@ def test_reconstruction_uses_the_methods_own_vae(trained_model):
         want = bundle.nets["vae"].decoder(bundle.nets["vae"].encoder(ab)[0])
     assert torch.allclose(rec, want)
     assert LoadedMethod(METHODS["cgan"], trained_model.path, bundle).reconstruct(g64, ab) is None
+
+
+def test_diverse_colorizations_are_scored_as_rendered_fitted_to_the_gamut(trained_model):
+    """Evaluation scores the modes as the app renders them: fitted to the gamut at each
+    cell's lightness, so over a black photo hardly any colour is left to score."""
+    from divcolor_gui.core.checkpoint import load_model
+
+    bundle = load_model(trained_model.path)
+    ours = LoadedMethod(METHODS["ours"], trained_model.path, bundle)
+    size = ours.grey_size
+    with torch.inference_mode():
+        black = ours.diverse(torch.full((2, 1, size, size), -1.0), torch.full((2, 1, 64, 64), -1.0), 3, 0, 0)
+        mid = ours.diverse(torch.zeros(2, 1, size, size), torch.zeros(2, 1, 64, 64), 3, 0, 0)
+    assert black.shape == mid.shape == (2, 3, 2, 64, 64)
+    # Black holds no colour: what is left is the table's step to L = 1 (lab.fit_gamut).
+    assert black.abs().max() * 128 < 3 < mid.abs().max() * 128
