@@ -58,7 +58,7 @@ def evaluate_hints(
         rgb8 = np.asarray(data.images[j])
         photo, truth = _photo(rgb8)
         solver = HintSolver(colorizer, colorizer.analyze(photo))
-        L_cells = lab.field_guide(photo.L)[None] * 100
+        L_cells = lab.field_guide(photo.L)[None, None] * 100  # (1, 1, 64, 64)
         rng = np.random.default_rng(seed + int(j))
         for n in counts:
             modes = solver.solve(oracle_hints(rgb8, n, rng) if n else [])

@@ -184,11 +184,12 @@ def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, what: str) ->
 
 
 def preview_grid(L_net: torch.Tensor, ab_rows: list[torch.Tensor], n: int = 8) -> np.ndarray:
-    """Rows of 64x64 tiles: each row one kind of result (grey, truth, prediction...)."""
-    L = lab.F.interpolate(L_net[:n].float().cpu(), size=(64, 64), mode="area") * lab.L_CENTER + lab.L_CENTER
+    """Rows of 64x64 tiles: each row one kind of result (grey, truth, prediction...), fitted
+    to the gamut as the app renders them."""
+    L = lab.net_to_l(lab.F.interpolate(L_net[:n].float().cpu(), size=(64, 64), mode="area"))
     rows = []
     for ab in ab_rows:
-        labs = torch.cat([L, lab.net_to_ab(ab[:n].float().cpu())], 1)
+        labs = torch.cat([L, lab.net_to_ab(lab.fit_gamut(ab[:n].float().cpu(), L))], 1)
         rgb = lab.lab_to_rgb(labs)  # (n, 3, 64, 64)
         rows.append(torch.cat(list(rgb), dim=2))  # (3, 64, n*64)
     grid = torch.cat(rows, dim=1)

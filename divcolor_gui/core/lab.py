@@ -163,52 +163,74 @@ def rgb8_to_l(rgb: np.ndarray) -> torch.Tensor:
 # ----------------------------------------------------------------------------- gamut
 
 _GAMUT_HUES = 720  # hue steps of the chroma table (half a degree); its L steps are 1 unit, 0..100
+_GAMUT_SLACK = 1.5  # Lab units let through beyond the table: corners of the gamut fall between rows
+
+
+def _shows_in_srgb(L: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Whether sRGB can show each Lab colour (Lab units, broadcast): linear RGB in [0, 1]."""
+    fy = (L + 16) / 116
+    x, y, z = _inv_f(fy + a / 500), _inv_f(fy), _inv_f(fy - b / 200)
+    shows = None
+    for r in (_XYZ_TO_RGB * _WHITE).tolist():
+        v = x * r[0] + y * r[1] + z * r[2]
+        ok = (v >= 0) & (v <= 1)
+        shows = ok if shows is None else shows & ok
+    return shows
 
 
 @functools.cache
 def _max_chroma_table() -> torch.Tensor:
-    """(101 * (_GAMUT_HUES + 1),) flattened: the largest chroma (Lab units) sRGB can show at
-    each L 0..100 (rows) and hue (columns; the last repeats the first, so that a hue's next
-    column always exists), by bisection along the hue's ray from grey; under 0.1 s, once."""
-    L = torch.arange(101, dtype=torch.float64)[:, None]
+    """(101 * (_GAMUT_HUES + 1),) flattened: for each L 0..100 (rows) and hue (columns; the
+    last repeats the first, so a hue's next column always exists), the outermost chroma at
+    which sRGB shows the colour, in Lab units: scanned outwards from grey in 1-unit steps,
+    then bisected to 1e-4. The outermost, not the first way out: near yellow (L 95-98) a ray
+    leaves the gamut and comes back in (red passes 1 and returns), and the colours further
+    out, such as sRGB's own yellow, must stay. About 0.15 s, once."""
     hue = torch.arange(_GAMUT_HUES + 1, dtype=torch.float64) * (2 * math.pi / _GAMUT_HUES)
-    fy = (L + 16) / 116
-    y = _inv_f(fy) * float(_WHITE[1])
-    lo, hi = torch.zeros(101, _GAMUT_HUES + 1, dtype=torch.float64), torch.full((101, _GAMUT_HUES + 1), 256.0)
-    for _ in range(22):  # to within 1e-4 units
+    steps = torch.arange(141, dtype=torch.float32)[:, None]  # chroma 0..140: beyond any sRGB colour
+    a, b = steps * hue.cos().float(), steps * hue.sin().float()
+    last = torch.zeros(101, _GAMUT_HUES + 1, dtype=torch.float64)
+    for l0 in range(0, 101, 10):  # 10 rows at a time keep the scan's arrays small
+        L = torch.arange(l0, min(101, l0 + 10), dtype=torch.float32)[:, None, None]
+        shows = _shows_in_srgb(L, a, b)  # (rows, 141, hues)
+        last[l0 : l0 + len(L)] = torch.where(shows, steps, 0.0).amax(1).double()
+    L = torch.arange(101, dtype=torch.float64)[:, None]
+    lo, hi = last, last + 1
+    for _ in range(14):
         c = (lo + hi) / 2
-        x = _inv_f(fy + c * hue.cos() / 500) * float(_WHITE[0])
-        z = _inv_f(fy - c * hue.sin() / 200) * float(_WHITE[2])
-        inside = torch.ones_like(c, dtype=torch.bool)
-        for r in _XYZ_TO_RGB.tolist():
-            v = x * r[0] + y * r[1] + z * r[2]
-            inside &= (v >= 0) & (v <= 1)
-        lo, hi = torch.where(inside, c, lo), torch.where(inside, hi, c)
+        shows = _shows_in_srgb(L, c * hue.cos(), c * hue.sin())
+        lo, hi = torch.where(shows, c, lo), torch.where(shows, hi, c)
     return lo.float().flatten()
 
 
 def fit_gamut(ab_field: torch.Tensor, L_field: torch.Tensor) -> torch.Tensor:
-    """(..., 2, n, n) ab/128 and its cells' L in [0, 100], (..., 1, n, n) as grey levels come ->
-    the field with each cell's chroma cut to what sRGB can show at that L and hue, keeping
-    hue and L.
+    """(..., 2, n, n) ab/128 and its cells' L in [0, 100] as (..., 1, n, n) (one L for both
+    channels, as grey levels come) -> the field with each cell's chroma cut to what sRGB can
+    show at that L and hue, keeping hue and L.
 
     A photo's own colours are always inside. A decoder's can be outside, most often near
     black and white, where sRGB holds little chroma; rendered, those would be clipped
-    channel by channel, which changes their hue and lightness (a dark background turns red).
+    channel by channel, which changes their lightness and hue (a dark background turns red).
     Rendering (`Recombiner`) fits, and so does everything that scores colorizations
-    (`trainer.compare.LoadedMethod.diverse`, the ranking, the hint evaluation): the metrics
-    score what is shown. The limit is the largest of the table's four entries around the
-    cell's (L, hue), so a colour inside is left as it is, except in a sliver of bright,
-    saturated yellow (L 95-98), where the gamut's edge turns too sharply for the table's steps;
-    what it lets through beyond the edge is within a table step, which rendering clips."""
+    (`trainer.compare.LoadedMethod.diverse`, the ranking, the hint evaluation, training's
+    previews and validation): the metrics score what is shown. The limit is the largest of
+    the table's four entries around the cell's (L, hue), plus _GAMUT_SLACK, scaled down with L
+    below 1 (where it goes to 0 with L): colours inside are left as they are, and what passes
+    beyond the edge is within a table step, which rendering clips."""
+    if L_field.dim() != ab_field.dim() or L_field.shape[-3] != 1:
+        raise ValueError(
+            f"L for a field of shape {tuple(ab_field.shape)} must be (..., 1, n, n), not {tuple(L_field.shape)}"
+        )
     table = _max_chroma_table().to(ab_field.device)
     a, b = (ab_field.float() * AB_SCALE).unbind(-3)
     hue = torch.atan2(b, a).mul_(_GAMUT_HUES / (2 * math.pi)).remainder_(_GAMUT_HUES)
-    L = L_field.float().clamp(0, 99.999).squeeze(-3).expand_as(a)
-    i = L.long() * (_GAMUT_HUES + 1) + hue.long()  # the (L, hue) cell's lower corner
-    up = _GAMUT_HUES + 1  # one L step
+    L = L_field.float().squeeze(-3).clamp(0, 99.999).expand_as(a)
+    up = _GAMUT_HUES + 1  # one L step in the flattened table
+    # A hue a hair below 0 rounds to _GAMUT_HUES itself; the clamp also keeps NaN from indexing.
+    i = (L.long() * up + hue.long().clamp_(0, _GAMUT_HUES - 1)).clamp_(0, table.numel() - up - 2)
     limit = torch.maximum(torch.maximum(table.take(i), table.take(i + 1)),
                           torch.maximum(table.take(i + up), table.take(i + up + 1)))  # fmt: skip
+    limit = limit.add_(_GAMUT_SLACK).mul_(L.clamp(max=1.0))
     scale = limit.div_(torch.hypot(a, b).clamp_min_(1e-6)).clamp_(max=1.0)
     return ab_field * scale.unsqueeze(-3).to(ab_field.dtype)
 

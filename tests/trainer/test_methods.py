@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -63,17 +65,21 @@ def test_reconstruction_uses_the_methods_own_vae(trained_model):
     assert LoadedMethod(METHODS["cgan"], trained_model.path, bundle).reconstruct(g64, ab) is None
 
 
-def test_diverse_colorizations_are_scored_as_rendered_fitted_to_the_gamut(trained_model):
-    """Evaluation scores the modes as the app renders them: fitted to the gamut at each
-    cell's lightness, so over a black photo hardly any colour is left to score."""
-    from divcolor_gui.core.checkpoint import load_model
+def test_diverse_colorizations_are_scored_as_rendered_fitted_to_the_gamut():
+    """Evaluation scores the modes as the app renders them: each cell fitted to the gamut at
+    its own lightness. A method whose every mode is one strong red, over a photo dark at the
+    top and mid-grey below: the dark half keeps a dark red, the grey half more; both keep the hue."""
+    import dataclasses
 
-    bundle = load_model(trained_model.path)
-    ours = LoadedMethod(METHODS["ours"], trained_model.path, bundle)
-    size = ours.grey_size
-    with torch.inference_mode():
-        black = ours.diverse(torch.full((2, 1, size, size), -1.0), torch.full((2, 1, 64, 64), -1.0), 3, 0, 0)
-        mid = ours.diverse(torch.zeros(2, 1, size, size), torch.zeros(2, 1, 64, 64), 3, 0, 0)
-    assert black.shape == mid.shape == (2, 3, 2, 64, 64)
-    # Black holds no colour: what is left is the table's step to L = 1 (lab.fit_gamut).
-    assert black.abs().max() * 128 < 3 < mid.abs().max() * 128
+    from divcolor_gui.core import lab
+
+    red = torch.tensor([0.6, 0.3]).view(1, 1, 2, 1, 1).expand(2, 3, 2, 64, 64)
+    method = dataclasses.replace(METHODS["ours"], diverse=lambda *_: red.clone())
+    g64 = torch.zeros(2, 1, 64, 64)
+    g64[:, :, :32] = lab.l_to_net(torch.tensor(2.0))  # L 2 above, L 50 below
+    out = LoadedMethod(method, Path("model.pt"), None).diverse(g64, g64, 3, 0, 0)
+    assert out.shape == (2, 3, 2, 64, 64)
+    chroma = out.norm(dim=2) * 128  # 86 units as decoded
+    assert chroma[..., :32, :].max() < 15 and chroma[..., 32:, :].min() > 40
+    hue = torch.atan2(out[:, :, 1], out[:, :, 0])
+    assert torch.allclose(hue, torch.atan2(torch.tensor(0.3), torch.tensor(0.6)).expand_as(hue), atol=1e-4)
