@@ -62,7 +62,7 @@ class LoadedMethod:
         """grey (B, 1, S, S) at grey_size, g64 (B, 1, 64, 64) -> (B, k, 2, 64, 64) ab/128,
         fitted to the gamut at each cell's lightness, as they are rendered (lab.fit_gamut)."""
         fields = self.method.diverse(self.bundle, grey, g64, k, n, seed)
-        return lab.fit_gamut(fields, lab.net_to_l(g64)[:, None])  # (B, 1, 1, 64, 64): every mode
+        return lab.fit_modes_to_grey(fields, g64)
 
     def reconstruct(self, g64: torch.Tensor, ab: torch.Tensor) -> torch.Tensor | None:
         """Table 1/2's reconstruction, z = the colour encoder's mean; None without one."""

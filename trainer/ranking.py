@@ -102,7 +102,7 @@ def _scores(nets: dict, sd: StageData, idx: np.ndarray, t0: float, total: int):
             B = len(grey)
             g64 = lab.grey_at_field_size(grey).repeat_interleave(K, 0) if vae.needs_grey else None
             dec = vae.decode(means.reshape(B * K, -1), g64).float().view(B, K, 2, *ab.shape[-2:])
-            dec = lab.fit_gamut(dec, lab.net_to_l(lab.grey_at_field_size(grey))[:, None])  # as shown
+            dec = lab.fit_modes_to_grey(dec, grey)  # as shown
             ab = ab.float()
             errs.append((dec - ab[:, None]).abs().mean((2, 3, 4)).cpu())
             chromas.append(dec.pow(2).sum(2).sqrt().mean((2, 3)).cpu())

@@ -317,7 +317,7 @@ def train_mdn(
             top = torch.gather(means, 1, order[..., None].expand(-1, -1, means.shape[-1]))
             B, k, d = top.shape
             dec = decoder_for(grey)(top.reshape(B * k, d), k).view(B, k, 2, 64, 64)
-            dec = lab.fit_gamut(dec, lab.net_to_l(lab.grey_at_field_size(grey))[:, None])  # as shown
+            dec = lab.fit_modes_to_grey(dec, grey)  # as shown
             err = (dec - ab[:, None]).abs().mean((2, 3, 4))  # (B, k)
             acc["eob"] += err.min(1).values.sum().item()
             acc["nearest"] += ((means - mu[:, None]) ** 2).sum(-1).min(1).values.sum().item()

@@ -235,6 +235,12 @@ def fit_gamut(ab_field: torch.Tensor, L_field: torch.Tensor) -> torch.Tensor:
     return ab_field * scale.unsqueeze(-3).to(ab_field.dtype)
 
 
+def fit_modes_to_grey(modes: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
+    """fit_gamut for a batch's colorizations: modes (B, k, 2, n, n) ab/128 of the photos whose
+    network grey is (B, 1, S, S) (any S; averaged onto the field's cells)."""
+    return fit_gamut(modes, net_to_l(grey_at_field_size(grey))[:, None])
+
+
 # ----------------------------------------------------------------------------- network scaling
 
 
