@@ -25,6 +25,17 @@ def cuda_works() -> bool:
         return False
 
 
+def cpu_has_bfloat16() -> bool:
+    """True when this CPU does bfloat16 arithmetic in hardware (AVX-512 BF16 or AMX). Elsewhere
+    oneDNN emulates it, slower than float32, so live decoding keeps float32 there."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # private in torch: a build without them says no
+        return False
+
+
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     import torch
 

@@ -138,6 +138,30 @@ def test_vae_shapes(preset):
     assert dec.abs().max() < 1  # tanh output
 
 
+@pytest.mark.parametrize("kind", ["plain", "linear path", "skip"])
+def test_a_bfloat16_trunk_decodes_as_float32_does(kind):
+    """Decoder.trunk_to_bfloat16 (live decoding on CPUs with bfloat16): the same weights give
+    a float32 field within a fraction of an ab unit of the float32 decoder's, and the grey
+    skips are cast along."""
+    torch.manual_seed(0)
+    if kind == "skip":
+        net = SkipVAE(SKIP_VAE_PRESETS["tiny"]).eval()
+        d, grey = net.cfg.vae.z_dim, torch.rand(4, 1, 64, 64) * 2 - 1
+    else:
+        net = VAE(dataclasses.replace(VAE_PRESETS["compact"], linear_path=kind == "linear path")).eval()
+        d, grey = net.cfg.z_dim, None
+    z = torch.randn(4, d)
+    with torch.no_grad():
+        want = net.decode(z, grey)
+        net.decoder.trunk_to_bfloat16()
+        got = net.decode(z, grey)
+    assert net.decoder.c16[1][0].weight.dtype == torch.bfloat16
+    assert net.decoder.out[1].weight.dtype == torch.float32  # the last conv stays float32
+    assert got.dtype == torch.float32
+    diff = (got - want).abs() * 128  # ab units
+    assert 0 < diff.max() < 2 and diff.mean() < 0.2
+
+
 def test_a_linear_path_vae_starts_as_the_fields_pca():
     """init_linear_path: fields in a 6-dimensional subspace come back through mu and the
     decoder nearly exactly (the tanh bends them slightly), whatever the convolutions were;

@@ -63,6 +63,19 @@ def test_decode_batch(colorizer):
     assert colorizer.decode(z[0].numpy()).shape == (1, 2, 64, 64)  # one latent, as numpy
 
 
+@pytest.mark.parametrize("has_bf16", [False, True])
+def test_decoding_uses_bfloat16_only_where_the_cpu_has_it(trained_model, monkeypatch, has_bf16):
+    monkeypatch.setattr("divcolor_gui.core.colorizer.cpu_has_bfloat16", lambda: has_bf16)
+    c = Colorizer.load(trained_model.path, "cpu")
+    want = torch.bfloat16 if has_bf16 else torch.float32
+    assert c.vae.decoder.c8[1][0].weight.dtype == want
+    z = torch.randn(3, 16)
+    exact = load_model(trained_model.path, "cpu").nets["vae"].eval()
+    with torch.no_grad():
+        diff = (c.decode(z) - exact.decode(z)).abs().max() * 128
+    assert (diff < 2) if has_bf16 else (diff < 1e-4)
+
+
 def test_render_full_resolution(colorizer, photo):
     a = colorizer.analyze(photo)
     field = colorizer.decode(a.means[:1])[0]

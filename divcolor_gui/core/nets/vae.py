@@ -70,6 +70,10 @@ class Decoder(nn.Module):
     `skip_channels` (c8, c16, c32) adds grey-level features concatenated at the
     8x8, 16x16 and 32x32 stages, and `forward` then takes the 4x4 grey map that
     multiplies z (the "ours+skip" and CVAE decoders).
+
+    The trunk (the 4x4 to 32x32 stages) runs in its weights' dtype: `trunk_to_bfloat16`
+    is for live decoding on a CPU with bfloat16 arithmetic. The last conv, the linear path
+    and the tanh always run in float32, so that the field's last bits are not bfloat16's.
     """
 
     def __init__(self, cfg: VAEConfig, skip_channels: tuple[int, int, int] | None = None):
@@ -89,10 +93,19 @@ class Decoder(nn.Module):
         )
         self.linear = nn.Linear(cfg.z_dim, 2 * FIELD_CELLS) if cfg.linear_path else None
 
+    def trunk_to_bfloat16(self) -> Decoder:
+        """The trunk's weights in bfloat16 (in place): on a CPU with bfloat16 instructions its
+        convolutions, most of a decode, take about a quarter less time. For showing colours
+        only, never for training; docs/method.md section 7 gives what it changes."""
+        for stage in (self.c4, self.c8, self.c16, self.c32):
+            stage.to(torch.bfloat16)
+        return self
+
     def forward(self, z: torch.Tensor, grey: list[torch.Tensor] | None = None) -> torch.Tensor:
-        h = self.up4(z[:, :, None, None])  # (B, d, 4, 4)
+        trunk = self.c4[-1].weight.dtype  # the BatchNorm's: every stage ends in one
+        h = self.up4(z[:, :, None, None].to(trunk))  # (B, d, 4, 4)
         if self.skip:
-            g4, g8, g16, g32 = grey  # type: ignore[misc]
+            g4, g8, g16, g32 = (g.to(trunk) for g in grey)  # type: ignore[union-attr]
             h = h * g4
             h = self.c4(h)
             h = self.c8[1](torch.cat([self.c8[0](h), g8], 1))
@@ -100,10 +113,11 @@ class Decoder(nn.Module):
             h = self.c32[1](torch.cat([self.c32[0](h), g32], 1))
         else:
             h = self.c32(self.c16(self.c8(self.c4(h))))
+        h = h.float()
         if self.linear is None:
             return self.out(h)
         up, conv, tanh = self.out
-        return tanh(conv(up(h)) + self.linear(z).view(-1, 2, FIELD_SIZE, FIELD_SIZE))
+        return tanh(conv(up(h)) + self.linear(z.float()).view(-1, 2, FIELD_SIZE, FIELD_SIZE))
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
