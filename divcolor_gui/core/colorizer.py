@@ -8,6 +8,7 @@ rgb = c.render(a.photo, fields[0])   # (H, W, 3) uint8 at full resolution
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,8 +73,13 @@ class Colorizer:
         # Channels-last weights make the decoder's convs (which start from a 1x1 latent,
         # so nothing else sets the layout) about 1.5x faster on a CPU: live decoding.
         self.vae = bundle.nets["vae"].to(memory_format=torch.channels_last)
+        # What is shown decodes on a copy whose trunk runs in bfloat16 where the CPU has it (a
+        # quarter off every decode, within ~2 ab units); the model's own VAE stays float32 for
+        # what needs its exact function: evaluation, the hint solver's finite differences.
+        self._shown_vae = self.vae
         if device.type == "cpu" and cpu_has_bfloat16():
-            self.vae.decoder.trunk_to_bfloat16()  # a quarter off every decode; within ~2 ab units
+            self._shown_vae = copy.deepcopy(self.vae)
+            self._shown_vae.decoder.trunk_to_bfloat16()
         self.mdn = bundle.nets["mdn"]
         self.name = bundle.meta.get("name") or (source.stem if source else "model")
 
@@ -114,9 +120,12 @@ class Colorizer:
         return self.vae.needs_grey
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor | np.ndarray, analysis: Analysis | None = None) -> torch.Tensor:
+    def decode(
+        self, z: torch.Tensor | np.ndarray, analysis: Analysis | None = None, exact: bool = False
+    ) -> torch.Tensor:
         """(N, d) latents -> (N, 2, 64, 64) ab/128 on the CPU. A skip model's decoder
-        also needs the photo: pass its analysis (harmless for the others)."""
+        also needs the photo: pass its analysis (harmless for the others). `exact`: the
+        model's float32 decoder, not the faster one for showing colours (docs/method.md 6)."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim == 1:
             z = z[None]
@@ -124,7 +133,7 @@ class Colorizer:
         if self.vae.needs_grey and analysis is None:
             raise ValueError(f"{self.name} decodes with the photo's grey levels: pass decode(z, analysis)")
         grey = lab.grey_at_field_size(analysis.grey) if self.vae.needs_grey else None
-        return self.vae.decode(z, grey).float().cpu()
+        return (self.vae if exact else self._shown_vae).decode(z, grey).float().cpu()
 
     def render(
         self, photo: Photo | Analysis, field: torch.Tensor, max_side: int | None = None, mode: str = "guided"

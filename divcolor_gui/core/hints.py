@@ -226,17 +226,18 @@ class HintSolver:
         self.guide = lab.field_guide(analysis.photo.L)
         # Decoded means and the decoder's Jacobian at each (finite differences, one batch).
         steps = self.means[:, None, :] + FD_STEP * torch.eye(d)[None]  # (K, d, d)
-        dec = self._decode(torch.cat([self.means, steps.reshape(K * d, d)]))
+        # float32: bfloat16's rounding, divided by the small step, would swamp the slopes.
+        dec = self._decode(torch.cat([self.means, steps.reshape(K * d, d)]), exact=True)
         self.fields = dec[:K]  # (K, 2, n, n)
         self.jacobian = (
             dec[K:].view(K, d, *dec.shape[1:]) - self.fields[:, None]
         ) / FD_STEP  # (K, d, 2, n, n)
 
-    def _decode(self, z: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    def _decode(self, z: torch.Tensor, chunk: int = 64, exact: bool = False) -> torch.Tensor:
         # 64 latents a batch: as fast on a CPU as 256, and the decoder's activations for the
         # set-up's 520 latents stay ~40 MB instead of ~150 MB.
         return torch.cat(
-            [self.colorizer.decode(z[i : i + chunk], self.analysis) for i in range(0, len(z), chunk)]
+            [self.colorizer.decode(z[i : i + chunk], self.analysis, exact) for i in range(0, len(z), chunk)]
         )
 
     def neg_log_prior(self, z: torch.Tensor) -> torch.Tensor:
