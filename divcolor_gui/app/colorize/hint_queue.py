@@ -103,10 +103,10 @@ class HintedColorizer:
     def __init__(self, colorizer: Colorizer, correct: Callable[[torch.Tensor], torch.Tensor]):
         self.colorizer, self.correct = colorizer, correct
 
-    def decode(self, z, analysis: Analysis | None = None) -> torch.Tensor:
+    def decode(self, z, analysis: Analysis | None = None, exact: bool = False) -> torch.Tensor:
         import torch
 
-        fields = self.colorizer.decode(z, analysis)
+        fields = self.colorizer.decode(z, analysis, exact)
         with torch.inference_mode():
             return self.correct(fields)
 
