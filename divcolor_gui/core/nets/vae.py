@@ -96,7 +96,7 @@ class Decoder(nn.Module):
     def trunk_to_bfloat16(self) -> Decoder:
         """The trunk's weights in bfloat16 (in place): on a CPU with bfloat16 instructions its
         convolutions, most of a decode, take about a quarter less time. For showing colours
-        only, never for training; docs/method.md section 7 gives what it changes."""
+        only, never for training; docs/method.md section 6 gives what it changes."""
         for stage in (self.c4, self.c8, self.c16, self.c32):
             stage.to(torch.bfloat16)
         return self
