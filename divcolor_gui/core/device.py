@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from .vocabulary import DEVICE_CHOICES
@@ -34,6 +35,27 @@ def cpu_has_bfloat16() -> bool:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):  # private in torch: a build without them says no
         return False
+
+
+def pin_torch_threads(share: int) -> int:
+    """Run this thread's torch work on 1/share of torch's threads (at least one), leaving the
+    count every other thread has, and starts new threads with, as it was; returns the count.
+
+    For workers that run side by side, each on whole frames: on a 2-core CPU two
+    single-threaded workers get through more frames than one worker on both cores, whose
+    threads wait for each other at every op. `torch.set_num_threads` sets the calling
+    thread's own count (OpenMP keeps one per thread) and also the default that threads
+    take at their first parallel op; a short-lived thread puts that default back at once."""
+    import torch
+
+    default = torch.get_num_threads()  # also settles this thread's count, so it is not reset later
+    n = max(1, default // max(1, share))
+    if n != default:
+        torch.set_num_threads(n)
+        restore = threading.Thread(target=torch.set_num_threads, args=(default,), name="torch-threads")
+        restore.start()
+        restore.join()
+    return n
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:

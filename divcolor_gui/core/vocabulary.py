@@ -38,6 +38,10 @@ SHOWN_LINE = "divcolor: window shown"
 # Where the networks run (device.resolve_device); "auto" takes CUDA only where a kernel runs.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
+# Live decoding (a dragged slider): this many workers on successive frames side by side, each
+# on its share of torch's threads (app/colorize/decode_queue.py; `divcolor bench`'s live_per_s).
+LIVE_WORKERS = 2
+
 # How the 64x64 colour field is brought to the photo's size: along its edges, or plainly.
 UPSAMPLING_MODES = ("guided", "bilinear")
 

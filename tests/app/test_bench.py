@@ -15,15 +15,23 @@ def test_bench_writes_the_agreed_keys(tiny_model_file, tmp_path, monkeypatch, ca
     monkeypatch.setattr(bench, "PHOTO_SIZE", (400, 300))
     monkeypatch.setattr(
         bench, "RUNS",
-        {"analyze": (1, 2), "decode": (1, 3), "preview": (1, 2), "export": (0, 2), "hint_setup": (0, 1), "hint": (1, 2),
-         "startup": (0, 1)},
+        {"analyze": (1, 2), "decode": (1, 3), "preview": (1, 2), "live": (1, 4), "export": (0, 2), "hint_setup": (0, 1),
+         "hint": (1, 2), "startup": (0, 1)},
     )  # fmt: skip
     out = tmp_path / "bench.json"
     assert bench.run_bench(Namespace(json=out, model=str(tiny_model_file), device="cpu")) == 0
     rec = json.loads(out.read_text())
     assert set(rec) == {*bench.KEYS, "model", "device", "machine"}
     assert rec["machine"] and "cores" in rec["machine"]
-    assert set(bench.KEYS) >= {"analyze_ms", "decode_ms", "preview_ms", "export_ms", "hint_ms", "rss_mb"}
+    assert set(bench.KEYS) >= {
+        "analyze_ms",
+        "decode_ms",
+        "preview_ms",
+        "live_per_s",
+        "export_ms",
+        "hint_ms",
+        "rss_mb",
+    }
     assert rec["model"] == "tiny" and rec["device"] == "cpu"
     for k in bench.KEYS:
         assert isinstance(rec[k], float) and rec[k] > 0, k

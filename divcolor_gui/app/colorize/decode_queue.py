@@ -1,13 +1,18 @@
-"""Live decoding that never falls behind: one long-lived decode worker, and of the requests
-that arrive while it is busy only the latest is kept. A slider dragged faster than the CPU can
-decode therefore shows the newest position as soon as the CPU is free, never a backlog.
+"""Live decoding that never falls behind: long-lived decode workers, and of the requests
+that arrive while they are busy only the latest is kept. A slider dragged faster than the CPU
+can decode therefore shows the newest position as soon as a worker is free, never a backlog.
 
-The worker is the app's one worker pattern (worker.py) running a generator that waits for
+Each worker is the app's one worker pattern (worker.py) running a generator that waits for
 requests and yields each result. `LatestOnlyQueue` is that pattern for any job; the live
-decoder (`DecodeQueue`) and the hint solver (hint_queue.py) are two uses of it. Keeping it alive, rather than a thread per request, lets
-the next request start the moment the last one ends, without a round trip through the GUI
-thread's event loop, and spares a thread start per frame: together about a fifth of each
-frame on the 2-core CPU.
+decoder (`DecodeQueue`) and the hint solver (hint_queue.py) are two uses of it. Keeping the
+workers alive, rather than a thread per request, lets the next request start the moment the
+last one ends, without a round trip through the GUI thread's event loop, and spares a thread
+start per frame: together about a fifth of each frame on the 2-core CPU.
+
+The live decoder runs two workers, each on half of torch's threads (one each on 2 cores),
+working on successive frames side by side: a frame on one core costs about 30 % less CPU than
+on two, whose threads wait for each other at every op, and while a slider is dragged the CPU,
+not one frame's latency, is the limit. Results that come back after a newer one are dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from divcolor_gui.core.messages import one_line
+from divcolor_gui.core.vocabulary import LIVE_WORKERS
 
 from ..tasks import TaskRunner
 from ..worker import Worker
@@ -49,6 +55,13 @@ def preview_job(
 class _Request:
     job: Callable[[int], object]  # run in the worker with the token; returns a result with .token
     token: int
+    seq: int  # order of submission: with two workers, results can come back out of order
+
+
+@dataclass
+class _Done:
+    seq: int  # the request's
+    result: object  # the job's result, or a _Failure
 
 
 @dataclass
@@ -86,35 +99,44 @@ class _Mailbox:
             return item
 
 
-def decode_loop(mailbox: _Mailbox):
-    """The queue worker's generator: one result (or _Failure) per request taken."""
+def decode_loop(mailbox: _Mailbox, share: int = 1):
+    """A queue worker's generator: one _Done per request taken. With share > 1 (workers side by
+    side) this thread's torch work runs on its share of torch's threads."""
+    if share > 1:
+        from divcolor_gui.core.device import pin_torch_threads  # imports torch: not at module import
+
+        pin_torch_threads(share)
     while True:
         req = mailbox.take(HEARTBEAT_S)
         if req is None:
             yield None  # idle: a step boundary, so the Worker sees a cancel
             continue
         try:
-            yield req.job(req.token)
+            yield _Done(req.seq, req.job(req.token))
         except Exception as e:  # one bad frame must not end live decoding
-            msg = one_line(e)
-            yield _Failure(req.token, msg)
+            yield _Done(req.seq, _Failure(req.token, one_line(e)))
 
 
 class LatestOnlyQueue(QObject):
-    """A long-lived worker running jobs of which only the latest waiting one is kept; results
-    from before the last `invalidate` are dropped."""
+    """Long-lived workers (`workers` of them, side by side) running jobs of which only the
+    latest waiting one is kept; results from before the last `invalidate`, and any that come
+    back after a newer one, are dropped."""
 
     ready = Signal(object)  # a job's result, for the current target
     failed = Signal(str)  # one-line message
 
-    def __init__(self, runner: TaskRunner, parent: QObject | None = None):
+    def __init__(self, runner: TaskRunner, parent: QObject | None = None, workers: int = 1):
         super().__init__(parent)
         self._runner = runner
         self._token = 0  # bumped whenever the target changes; older results are dropped
         self._mailbox = _Mailbox()
-        self._worker: Worker | None = None
+        self._n_workers = workers
+        self._workers: list[Worker] = []
+        self._seq = 0  # the last request's
+        self._newest = 0  # the seq of the newest result passed on
         self._outstanding = 0  # requests handed over whose result has not come back yet
         self.dropped = 0  # requests superseded before they ran (for tests, the bench)
+        self.overtaken = 0  # results dropped because a newer one came back first
 
     def invalidate(self) -> None:
         """Forget the waiting request and every result still on its way."""
@@ -128,31 +150,38 @@ class LatestOnlyQueue(QObject):
         return self._outstanding > 0
 
     def submit(self, job: Callable[[int], object]) -> None:
-        """Run job(token) in the worker, replacing a request that has not started."""
-        if self._mailbox.put(_Request(job, self._token)):
+        """Run job(token) in a worker, replacing a request that has not started."""
+        self._seq += 1
+        if self._mailbox.put(_Request(job, self._token, self._seq)):
             self.dropped += 1
         else:
             self._outstanding += 1
-        if self._worker is None:
-            self._start_worker()
+        if not self._workers:
+            self._start_workers()
 
-    def _start_worker(self) -> None:
-        worker = Worker(decode_loop, self._mailbox)
-        # Slots of this QObject (which lives in the GUI thread) run there, queued.
-        worker.progress.connect(self._on_result)
-        for ended in (worker.finished, worker.cancelled):
-            ended.connect(self._on_worker_ended)
-        worker.failed.connect(self._on_worker_failed)
-        self._worker = worker
-        self._runner.start(worker)
+    def _start_workers(self) -> None:
+        for _ in range(self._n_workers):
+            worker = Worker(decode_loop, self._mailbox, self._n_workers)
+            # Slots of this QObject (which lives in the GUI thread) run there, queued.
+            worker.progress.connect(self._on_result)
+            for ended in (worker.finished, worker.cancelled):
+                ended.connect(self._on_worker_ended)
+            worker.failed.connect(self._on_worker_failed)
+            self._workers.append(worker)
+            self._runner.start(worker)
 
     @Slot(object)
-    def _on_result(self, r) -> None:
-        if r is None:
+    def _on_result(self, done: _Done | None) -> None:
+        if done is None:
             return
         self._outstanding = max(0, self._outstanding - 1)
+        r = done.result
         if r.token != self._token:
             return
+        if done.seq < self._newest:
+            self.overtaken += 1
+            return
+        self._newest = done.seq
         if isinstance(r, _Failure):
             self.failed.emit(r.message)
         else:
@@ -160,12 +189,16 @@ class LatestOnlyQueue(QObject):
 
     @Slot()
     def _on_worker_ended(self) -> None:
-        self._worker = None
-        self._outstanding = 0
+        worker = self.sender()
+        self._workers = [w for w in self._workers if w is not worker]
+        if not self._workers:
+            self._outstanding = 0
 
     @Slot(str, str)
     def _on_worker_failed(self, message: str, _trace: str) -> None:
         self._on_worker_ended()
+        for worker in self._workers:  # the others end too: the next request starts afresh
+            worker.cancel()
         self.failed.emit(message)
 
 
@@ -173,7 +206,7 @@ class DecodeQueue(LatestOnlyQueue):
     """Live decoding of latents for one photo: PreviewResults on `ready`."""
 
     def __init__(self, runner: TaskRunner, parent: QObject | None = None):
-        super().__init__(runner, parent)
+        super().__init__(runner, parent, workers=LIVE_WORKERS)
         self._colorizer: Colorizer | None = None
         self._analysis: Analysis | None = None
         self._max_side = 1024
