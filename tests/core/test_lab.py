@@ -196,6 +196,26 @@ def test_combine_row_chunks_do_not_change_the_result():
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_kept_preview_on_one_thread_goes_in_chunks_with_the_same_result(monkeypatch):
+    """Recombiner(keep=True): one pass on several torch threads, cache-sized row chunks on one
+    (the live decoders'); the pixels are the same either way."""
+    H, W = 300, 1024
+    L = torch.rand(H, W) * 100
+    field = torch.rand(2, 64, 64) * 0.6 - 0.3
+    r = lab.Recombiner(L, keep=True)
+    passes: list[int] = []
+    real = lab._resize_rows
+    monkeypatch.setattr(lab, "_resize_rows", lambda *a: passes.append(a[-1] - a[-2]) or real(*a))
+    results = {}
+    for threads in (2, 1):
+        monkeypatch.setattr(lab.torch, "get_num_threads", lambda n=threads: n)
+        passes.clear()
+        results[threads] = r(field)
+        rows = lab.ONE_THREAD_CHUNK_PIXELS // W
+        assert passes == ([H] if threads > 1 else [rows] * (H // rows) + [H % rows])
+    np.testing.assert_array_equal(results[1], results[2])
+
+
 def test_recombiner_matches_the_formulas():
     """The folded preview arithmetic (Recombiner) against the plain chain it replaces:
     upsample ab, then lab_to_rgb (checked against skimage above), for a random field over
