@@ -174,6 +174,18 @@ def test_decoding_keeps_only_the_latest_request(qtbot, tab, grey_photo_path):
     assert np.array_equal(shown(tab), expected_preview(tab, tab.z))
 
 
+def test_a_photo_opened_during_a_drag_shows_its_own_preview(qtbot, tab, grey_photo_path, colour_photo_path):
+    """Frames of the first photo still decoding on either live worker when the second opens
+    never reach the view: the last thing shown is the second photo's."""
+    open_photo(qtbot, tab, grey_photo_path)
+    for t in np.linspace(0, 1, 20):
+        tab.explorer.ab.slider.slider.setValue(round(t * 1000))
+    open_photo(qtbot, tab, colour_photo_path)
+    settle(qtbot, tab)
+    assert tab.result.analysis.photo.path == colour_photo_path
+    assert np.array_equal(shown(tab), expected_preview(tab, tab.z))
+
+
 def test_a_failed_decode_is_reported_and_live_decoding_goes_on(qtbot, tab, grey_photo_path, monkeypatch):
     import divcolor_gui.app.colorize.decode_queue as decode_queue
 
