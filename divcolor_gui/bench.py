@@ -165,26 +165,38 @@ def _live_rate(frame, warmup: int, frames: int) -> float:
     left = [frames]
     lock = threading.Lock()
     start = threading.Barrier(LIVE_WORKERS + 1)
+    errors: list[BaseException] = []
 
     def worker() -> None:
-        pin_torch_threads(LIVE_WORKERS)
-        for _ in range(warmup):
-            frame()
-        start.wait()
-        while True:
-            with lock:
-                if left[0] == 0:
-                    return
-                left[0] -= 1
-            frame()
+        try:
+            pin_torch_threads(LIVE_WORKERS)
+            for _ in range(warmup):
+                frame()
+            start.wait()
+            while True:
+                with lock:
+                    if left[0] == 0:
+                        return
+                    left[0] -= 1
+                frame()
+        except threading.BrokenBarrierError:
+            pass  # another worker failed: its error is the one reported
+        except BaseException as e:
+            errors.append(e)
+            start.abort()  # nobody waits for a worker that will not come
 
     threads = [threading.Thread(target=worker) for _ in range(LIVE_WORKERS)]
     for t in threads:
         t.start()
-    start.wait()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        pass
     t0 = time.perf_counter()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
     return frames / (time.perf_counter() - t0)
 
 

@@ -78,7 +78,8 @@ class Colorizer:
         # what needs its exact function: evaluation, the hint solver's finite differences.
         self._shown_vae = self.vae
         if device.type == "cpu" and cpu_has_bfloat16():
-            self._shown_vae = copy.deepcopy(self.vae)
+            shared = {id(m): m for name, m in self.vae.named_children() if name != "decoder"}
+            self._shown_vae = copy.deepcopy(self.vae, shared)  # a new decoder, the rest shared
             self._shown_vae.decoder.trunk_to_bfloat16()
         self.mdn = bundle.nets["mdn"]
         self.name = bundle.meta.get("name") or (source.stem if source else "model")

@@ -37,6 +37,11 @@ def cpu_has_bfloat16() -> bool:
         return False
 
 
+# pin_torch_threads: one pin at a time, and the count torch started with, read once.
+_PIN_LOCK = threading.Lock()
+_TORCH_DEFAULT_THREADS: int | None = None
+
+
 def pin_torch_threads(share: int) -> int:
     """Run this thread's torch work on 1/share of torch's threads (at least one), leaving the
     count every other thread has, and starts new threads with, as it was; returns the count.
@@ -45,16 +50,23 @@ def pin_torch_threads(share: int) -> int:
     single-threaded workers get through more frames than one worker on both cores, whose
     threads wait for each other at every op. `torch.set_num_threads` sets the calling
     thread's own count (OpenMP keeps one per thread) and also the default that threads
-    take at their first parallel op; a short-lived thread puts that default back at once."""
+    take at their first parallel op; a short-lived thread puts that default back at once. A
+    thread whose first torch op falls in that instant keeps the pinned count; the lock keeps
+    two pins from reading each other's count as the default."""
     import torch
 
-    default = torch.get_num_threads()  # also settles this thread's count, so it is not reset later
-    n = max(1, default // max(1, share))
-    if n != default:
+    global _TORCH_DEFAULT_THREADS
+    with _PIN_LOCK:
+        if _TORCH_DEFAULT_THREADS is None:
+            _TORCH_DEFAULT_THREADS = torch.get_num_threads()
+        default = _TORCH_DEFAULT_THREADS
+        torch.get_num_threads()  # settles this thread's count now, so its first op does not reset it
+        n = max(1, default // max(1, share))
         torch.set_num_threads(n)
-        restore = threading.Thread(target=torch.set_num_threads, args=(default,), name="torch-threads")
-        restore.start()
-        restore.join()
+        if n != default:
+            restore = threading.Thread(target=torch.set_num_threads, args=(default,), name="torch-threads")
+            restore.start()
+            restore.join()
     return n
 
 

@@ -174,12 +174,22 @@ def test_decoding_keeps_only_the_latest_request(qtbot, tab, grey_photo_path):
     assert np.array_equal(shown(tab), expected_preview(tab, tab.z))
 
 
-def test_a_photo_opened_during_a_drag_shows_its_own_preview(qtbot, tab, grey_photo_path, colour_photo_path):
-    """Frames of the first photo still decoding on either live worker when the second opens
+def test_a_photo_opened_during_a_drag_shows_its_own_preview(
+    qtbot, tab, grey_photo_path, colour_photo_path, monkeypatch
+):  # fmt: skip
+    """Frames of the first photo still decoding on both live workers when the second opens
     never reach the view: the last thing shown is the second photo's."""
+    import time
+
+    import divcolor_gui.app.colorize.decode_queue as decode_queue
+
     open_photo(qtbot, tab, grey_photo_path)
+    real = decode_queue.preview_job
+    monkeypatch.setattr(decode_queue, "preview_job", lambda *a: time.sleep(0.5) or real(*a))  # slow frames
     for t in np.linspace(0, 1, 20):
         tab.explorer.ab.slider.slider.setValue(round(t * 1000))
+    qtbot.waitUntil(lambda: not tab.decoder._mailbox.waiting, timeout=WAIT)  # both workers busy
+    assert tab.decoder.busy
     open_photo(qtbot, tab, colour_photo_path)
     settle(qtbot, tab)
     assert tab.result.analysis.photo.path == colour_photo_path

@@ -85,6 +85,11 @@ class _Mailbox:
             self._cond.notify()
             return replaced
 
+    @property
+    def waiting(self) -> bool:
+        with self._cond:
+            return self._item is not None
+
     def clear(self) -> bool:
         """True when a waiting request was thrown away."""
         with self._cond:
@@ -142,7 +147,7 @@ class LatestOnlyQueue(QObject):
         """Forget the waiting request and every result still on its way."""
         self._token += 1
         if self._mailbox.clear():
-            self._outstanding -= 1
+            self._outstanding = max(0, self._outstanding - 1)
 
     @property
     def busy(self) -> bool:
@@ -196,9 +201,14 @@ class LatestOnlyQueue(QObject):
 
     @Slot(str, str)
     def _on_worker_failed(self, message: str, _trace: str) -> None:
-        self._on_worker_ended()
-        for worker in self._workers:  # the others end too: the next request starts afresh
+        # The others are let go at once (they end at their next step) and a fresh set takes
+        # over, now if a request is waiting, else with the next one.
+        for worker in self._workers:
             worker.cancel()
+        self._workers = []
+        self._outstanding = 1 if self._mailbox.waiting else 0
+        if self._outstanding:
+            self._start_workers()
         self.failed.emit(message)
 
 
