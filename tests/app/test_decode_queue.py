@@ -60,3 +60,33 @@ def test_the_latest_request_always_comes_back(qtbot, workers):
     assert [int(n) for n in shown] == sorted(int(n) for n in shown)  # never an older one after a newer
     assert len(shown) + queue.dropped + queue.overtaken == 30
     assert runner.shutdown(10_000)
+
+
+def test_after_a_worker_fails_a_fresh_set_takes_the_waiting_request(qtbot, monkeypatch):
+    """A worker that dies outside any job (here: pinning its threads) is reported, the others
+    are let go, and the request waiting still comes back from a fresh set."""
+    import divcolor_gui.core.device as device
+
+    calls = {"n": 0}
+    real = device.pin_torch_threads
+
+    def fails_first(share: int) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("no threads today")
+        return real(share)
+
+    monkeypatch.setattr(device, "pin_torch_threads", fails_first)
+    runner = TaskRunner()
+    queue = LatestOnlyQueue(runner, workers=2)
+    shown: list[str] = []
+    failures: list[str] = []
+    queue.ready.connect(lambda r: shown.append(r.name))
+    queue.failed.connect(failures.append)
+    queue.submit(lambda token: _Result(token, "first"))
+    qtbot.waitUntil(lambda: bool(failures) and not queue.busy, timeout=WAIT)
+    assert failures == ["no threads today"]
+    qtbot.waitUntil(lambda: shown == ["first"], timeout=WAIT)  # not lost with the failed worker
+    queue.submit(lambda token: _Result(token, "second"))
+    qtbot.waitUntil(lambda: "second" in shown and not queue.busy, timeout=WAIT)
+    assert runner.shutdown(10_000)
