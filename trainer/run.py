@@ -34,7 +34,7 @@ from divcolor_gui.core.checkpoint import (
     temporary_files,
 )
 from divcolor_gui.core.device import resolve_device
-from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
+from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNet
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
 from divcolor_gui.core.nets.vae import VAE
 from divcolor_gui.core.output_paths import OutputPathError, check_output_file
@@ -53,6 +53,7 @@ from divcolor_gui.core.vocabulary import (
 from .config import NOT_GIVEN, TrainConfig, TrainingError, resume_path
 from .data import PhotoFolder, folder_name, scan_folder, stream_folder, summarize_skips
 from .distributed import SINGLE, Ranks, broadcast, step_forward
+from .imagenet import ImageNetWeightsError, load_imagenet_weights
 from .loop import StageData, StageState
 from .methods import ALL_ROLES, Method, RunSettings, get_method
 from .output_lock import OutputLock
@@ -428,13 +429,18 @@ def _train_role(
         bundle.nets[role] = method.new_net(role, preset)
         if role == "features":
             meta["features_preset"] = preset
+            if bundle.nets[role].cfg.imagenet:
+                try:
+                    load_imagenet_weights(bundle.nets[role])
+                except ImageNetWeightsError as e:
+                    raise TrainingError(str(e)) from e
         if role == "vae" and cfg.vae_linear_path:
             vae = VAE(dataclasses.replace(bundle.nets[role].cfg, linear_path=True))
             vae.init_linear_path(_training_fields(sd))
             bundle.nets[role] = vae
     trained = _trainable(role, cfg, bundle, sd.device)
     lr = cfg.lr_for(role)
-    opt = torch.optim.Adam([p for n in trained for p in n.parameters()], lr=lr)
+    opt = torch.optim.Adam([p for n in trained for p in n.parameters() if p.requires_grad], lr=lr)
     _restore_optimizer(opt, resume_states.get(role), done)
     state = StageState(
         role, trained[0], opt, epochs, epochs_done=done, history=list(meta["history"].get(role, [])),
@@ -500,6 +506,8 @@ def _trainable(role: str, cfg: TrainConfig, bundle: ModelBundle, device) -> list
         nets.append(bundle.nets["features"])
     for n in nets:  # Module.to works in place
         n.to(device).to(memory_format=torch.channels_last).requires_grad_(True)
+        if isinstance(n, ColorNet):
+            n.keep_frozen()
     return nets
 
 

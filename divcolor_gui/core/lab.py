@@ -254,6 +254,13 @@ def net_to_l(grey: torch.Tensor) -> torch.Tensor:
     return grey * L_CENTER + L_CENTER
 
 
+def net_to_srgb_grey(grey: torch.Tensor) -> torch.Tensor:
+    """Network input in [-1, 1] -> the sRGB value in [0, 1] of the neutral grey of that L
+    (what a network trained on sRGB photos saw for it)."""
+    y = _inv_f((net_to_l(grey) + 16) / 116).clamp_(0, 1)
+    return _linear_to_srgb(y)
+
+
 def ab_to_net(ab: torch.Tensor) -> torch.Tensor:
     """ab in Lab units -> ab / 128 (the paper's scale)."""
     return ab / AB_SCALE

@@ -29,8 +29,9 @@ METHOD_LABELS = {
 TRAINABLE_METHODS = ("ours", "ours-skip", "cvae", "cgan")  # per-pixel samples an "ours" model
 
 # The feature network alone may take another size (nets.colornet.COLORNET_PRESETS): "residual"
-# is a ResNet-style trunk for features trained on the colour field.
-FEATURE_PRESETS = (*PRESETS, "residual", "residual128")
+# is a ResNet-style trunk for features trained on the colour field, "lite128" EfficientNet-Lite0's
+# first stages started from ImageNet weights.
+FEATURE_PRESETS = (*PRESETS, "residual", "residual128", "lite128")
 
 # What `divcolor gui --exit-when-shown` prints once its window is painted (bench's startup_ms).
 SHOWN_LINE = "divcolor: window shown"

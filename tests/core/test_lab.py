@@ -47,6 +47,12 @@ def test_rgb_to_lab_matches_skimage_on_cube_corners_and_greys():
     assert np.abs(_hwc(lab.rgb_to_lab(_chw(greys)))[..., 1:]).max() < 1e-2
 
 
+def test_net_to_srgb_grey_is_the_srgb_value_of_that_grey():
+    grey_rgb = torch.linspace(0, 1, 101).view(1, 1, 1, 101).expand(1, 3, 1, 101)
+    L = lab.rgb_to_lab(grey_rgb)[:, :1]
+    torch.testing.assert_close(lab.net_to_srgb_grey(lab.l_to_net(L)), grey_rgb[:, :1], atol=1e-5, rtol=0)
+
+
 def test_rgb_to_lab_batched_leading_dims():
     rgb = torch.rand(2, 3, 3, 5, 4)  # (..., 3, H, W) with two leading dims
     out = lab.rgb_to_lab(rgb)

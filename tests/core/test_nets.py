@@ -183,7 +183,7 @@ def test_a_linear_path_vae_starts_as_the_fields_pca():
         SkipVAE(SkipVAEConfig(vae=vae.cfg, grey=GREY_ENCODER_PRESETS["tiny"]))
 
 
-@pytest.mark.parametrize("preset", ["tiny", "compact", "residual", "residual128"])
+@pytest.mark.parametrize("preset", ["tiny", "compact", "residual", "residual128", "lite128"])
 def test_colornet_shapes(preset):
     cfg = COLORNET_PRESETS[preset]
     net = ColorNet(cfg).eval()
@@ -223,6 +223,31 @@ def test_the_residual_trunk_gives_the_compact_mdn_its_features(preset):
     blocks = [m for m in net.trunk.modules() if type(m).__name__ == "ResidualBlock"]
     assert len(blocks) == sum(res.depths)
     assert all(not isinstance(b.skip, torch.nn.Identity) for b in blocks[1:])  # each later stage strides
+
+
+def test_the_lite_trunk_keeps_its_frozen_stages_as_they_are():
+    """lite128: G has the compact MDN's shape; training moves the later stages only, and the
+    frozen stem and first three stages keep their weights and BatchNorm statistics."""
+    cfg, mdn = COLORNET_PRESETS["lite128"], MDN_PRESETS["compact"]
+    assert (cfg.feature_channels, cfg.feature_size) == (mdn.in_channels, mdn.in_size)
+    torch.manual_seed(0)
+    net = ColorNet(cfg).train()
+    frozen, trained = net.trunk[: 1 + cfg.frozen_stages], net.trunk[1 + cfg.frozen_stages :]
+    assert not any(m.training for stage in frozen for m in stage.modules())
+    assert all(m.training for stage in trained for m in stage.modules())
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1)
+    grey = torch.rand(4, 1, 128, 128) * 2 - 1
+    net.features(grey).square().mean().backward()
+    opt.step()
+    after = net.state_dict()
+    for name in before:
+        moved = not torch.equal(before[name], after[name])
+        stage = int(name.split(".")[1]) if name.startswith("trunk.") else None
+        if stage is not None and stage <= cfg.frozen_stages:
+            assert not moved, name
+    for name in ("trunk.4.0.depthwise.conv.weight", "trunk.4.0.depthwise.bn.running_mean"):
+        assert not torch.equal(before[name], after[name]), name
 
 
 def test_mdn_output_split_is_logits_then_means():

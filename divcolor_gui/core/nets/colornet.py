@@ -12,6 +12,13 @@ The `residual` trunk (our addition, docs/method.md section 9) is a ResNet-style 
 3x3 stem with the first stride, then stages of residual blocks, each stage's first block
 striding; `reduce` ends it with a 1x1 conv to that many channels, so a wide trunk still
 gives G the shape an MDN preset expects.
+
+The `inverted` trunk (the `lite128` preset) is the first five stages of EfficientNet-Lite0
+(Tan & Le; inverted residual blocks: 1x1 expansion, depthwise k x k, 1x1 projection, ReLU6),
+with TensorFlow's "same" padding and BatchNorm epsilon, so that the ImageNet weights of
+`trainer/imagenet.py` fit it as they were trained. Its grey input is turned into the sRGB
+grey that network saw (`lab.net_to_srgb_grey`), and its first `frozen_stages` stages keep those
+weights: generic edges and textures, which also need no backward pass.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
+from .. import lab
 from ..lab import N_BINS
 from .layers import conv_relu_bn
 
@@ -40,6 +49,14 @@ class ColorNetConfig:
     readout: int = 0
     residual: bool = False  # residual blocks (depths = blocks per stage; dilations unused)
     reduce: int = 0  # a final 1x1 conv to this many channels of G; 0: none
+    # Inverted residual stages (depths = blocks a stage; strides[0] is the stem's, whose width
+    # is `stem`; dilations unused), each stage with its depthwise kernel and expansion.
+    inverted: bool = False
+    stem: int = 0
+    kernels: tuple[int, ...] = ()
+    expansions: tuple[int, ...] = ()
+    frozen_stages: int = 0  # the stem and this many first stages are not trained
+    imagenet: bool = False  # a new network starts from ImageNet weights (trainer/imagenet.py)
 
     @property
     def feature_channels(self) -> int:
@@ -78,7 +95,62 @@ COLORNET_PRESETS = {
         input_size=128, widths=(32, 64, 128, 256), depths=(1, 1, 1, 1), strides=(2, 2, 2, 2),
         dilations=(1, 1, 1, 1), head_width=64, head_depth=1, residual=True, reduce=128,
     ),
+    # EfficientNet-Lite0's first five stages on a 128x128 grey input, from its ImageNet
+    # weights, the first three kept (G 8x8x128 after the 1x1 reduce). Trained on the colour
+    # field it reads colour better than the residual trunks (docs/method.md, section 9).
+    "lite128": ColorNetConfig(
+        input_size=128, widths=(16, 24, 40, 80, 112), depths=(1, 2, 2, 3, 3),
+        strides=(2, 2, 2, 2, 1), dilations=(1, 1, 1, 1, 1), head_width=64, head_depth=1,
+        reduce=128, inverted=True, stem=32, kernels=(3, 3, 5, 3, 5), expansions=(1, 6, 6, 6, 6),
+        frozen_stages=3, imagenet=True,
+    ),
 }  # fmt: skip
+
+LITE_BN_EPS = 1e-3  # EfficientNet's BatchNorm epsilon, which its weights were trained with
+
+
+class SameConvBN(nn.Module):
+    """Conv (no bias) with TensorFlow's "same" padding (the extra row and column of an even
+    total on the far side), BatchNorm, then ReLU6 unless `act` is False."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act: bool = True):
+        super().__init__()
+        self.k, self.stride, self.act = k, stride, act
+        self.conv = nn.Conv2d(c_in, c_out, k, stride, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, eps=LITE_BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size in (x.shape[-1], x.shape[-2]):
+            total = max((-(-size // self.stride) - 1) * self.stride + self.k - size, 0)
+            pads += [total // 2, total - total // 2]
+        x = self.bn(self.conv(F.pad(x, pads)))
+        return F.relu6(x) if self.act else x
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expansion (none at 1), depthwise k x k / stride, 1x1 projection without an
+    activation; the input added back when the shape stays."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int, expansion: int):
+        super().__init__()
+        mid = c_in * expansion
+        self.expand = SameConvBN(c_in, mid, 1) if expansion != 1 else nn.Identity()
+        self.depthwise = SameConvBN(mid, mid, k, stride, groups=mid)
+        self.project = SameConvBN(mid, c_out, 1, act=False)
+        self.keeps_shape = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.project(self.depthwise(self.expand(x)))
+        return x + h if self.keeps_shape else h
+
+
+class SrgbGrey(nn.Module):
+    """Network grey (L) -> the sRGB grey an ImageNet network saw, scaled as EfficientNet-Lite
+    was: (255 v - 127) / 128."""
+
+    def forward(self, grey: torch.Tensor) -> torch.Tensor:
+        return (lab.net_to_srgb_grey(grey) * 255 - 127) / 128
 
 
 class ResidualBlock(nn.Module):
@@ -129,11 +201,33 @@ def _residual_trunk(cfg: ColorNetConfig) -> list[nn.Module]:
     return blocks
 
 
+def _inverted_trunk(cfg: ColorNetConfig) -> list[nn.Module]:
+    """Input transform and stem (module 0), then one module per stage."""
+    blocks: list[nn.Module] = [nn.Sequential(SrgbGrey(), SameConvBN(1, cfg.stem, 3, cfg.strides[0]))]
+    c_in = cfg.stem
+    stages = zip(cfg.widths, cfg.depths, cfg.strides, cfg.kernels, cfg.expansions, strict=True)
+    for i, (w, n, s, k, e) in enumerate(stages):
+        stride = s if i else 1  # the first stage's stride is the stem's
+        blocks.append(
+            nn.Sequential(
+                *(InvertedResidual(c_in if j == 0 else w, w, k, stride if j == 0 else 1, e) for j in range(n))
+            )
+        )
+        c_in = w
+    return blocks
+
+
+def _trunk(cfg: ColorNetConfig) -> list[nn.Module]:
+    if cfg.inverted:
+        return _inverted_trunk(cfg)
+    return _residual_trunk(cfg) if cfg.residual else _plain_trunk(cfg)
+
+
 class ColorNet(nn.Module):
     def __init__(self, cfg: ColorNetConfig):
         super().__init__()
         self.cfg = cfg
-        blocks = _residual_trunk(cfg) if cfg.residual else _plain_trunk(cfg)
+        blocks = _trunk(cfg)
         if cfg.reduce:
             blocks.append(conv_relu_bn(cfg.widths[-1], cfg.reduce, 1))
         self.trunk = nn.Sequential(*blocks)
@@ -146,6 +240,25 @@ class ColorNet(nn.Module):
         self.head = nn.Sequential(*head)
         if cfg.readout:
             self._build_readout()
+        self.keep_frozen()
+
+    def frozen(self) -> list[nn.Module]:
+        """The trunk's stem and first `frozen_stages` stages (none unless configured)."""
+        if not self.cfg.frozen_stages:
+            return []
+        return list(self.trunk[: 1 + self.cfg.frozen_stages])
+
+    def keep_frozen(self) -> None:
+        """The frozen part gets no gradient; call after anything that sets requires_grad."""
+        for m in self.frozen():
+            m.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ColorNet:
+        """As nn.Module's, but the frozen part's BatchNorm keeps its running statistics."""
+        super().train(mode)
+        for m in self.frozen():
+            m.eval()
+        return self
 
     def _build_readout(self) -> None:
         g = self.cfg.feature_channels * self.cfg.feature_size**2
@@ -166,7 +279,7 @@ class ColorNet(nn.Module):
         return self.readout(self.trunk(grey)).view(-1, 2, 64, 64)
 
     def features(self, grey: torch.Tensor) -> torch.Tensor:
-        """(B, 1, S, S) grey in [-1, 1] -> G (B, C, S/8, S/8)."""
+        """(B, 1, S, S) grey in [-1, 1] -> G (B, C, S/8, S/8) (S/16 for lite128)."""
         return self.trunk(grey)
 
     def forward(self, grey: torch.Tensor) -> torch.Tensor:
