@@ -8,6 +8,7 @@ commands never touch Qt.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import sys
@@ -401,6 +402,10 @@ def _cmd_train(args) -> int:
             raise
         return fail(f"{type(e).__name__}: {e}")
     finally:
+        # Collect the run's DDP wrappers (their frames may sit in reference cycles) before the
+        # process group goes: one destroyed after it aborted a rank at exit now and then.
+        gen = None
+        gc.collect()
         distributed.stop()
     if ranks.is_main:
         print(f"saved {out}", file=sys.stderr)

@@ -110,8 +110,8 @@ LITE_BN_EPS = 1e-3  # EfficientNet's BatchNorm epsilon, which its weights were t
 
 
 class SameConvBN(nn.Module):
-    """Conv (no bias) with TensorFlow's "same" padding (the extra row and column of an even
-    total on the far side), BatchNorm, then ReLU6 unless `act` is False."""
+    """Conv (no bias) with TensorFlow's "same" padding (where the padding is odd, its extra
+    row and column on the far side), BatchNorm, then ReLU6 unless `act` is False."""
 
     def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act: bool = True):
         super().__init__()
