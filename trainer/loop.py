@@ -21,7 +21,7 @@ from torch.utils.data import DistributedSampler
 
 from divcolor_gui.core import lab
 
-from .data import PhotoFolder
+from .data import FolderData, PhotoFolder, batch_plan
 from .distributed import SINGLE, Ranks, direct, reduce_means
 
 
@@ -102,6 +102,17 @@ class StageData:
         return self.data.batches(order, self.local_batch_size, shuffle=False, flips=flips)
 
     @property
+    def keyed(self) -> bool:
+        """Whether train_keys can name each batch's photos: not for a streamed folder,
+        whose batches drop photos found unusable."""
+        return isinstance(self.data, FolderData)
+
+    def train_keys(self, epoch: int):
+        """The (photo indices, flips) of each batch train_batches gives, in order."""
+        order, flips = self.epoch_order(epoch)
+        return batch_plan(order, self.local_batch_size, shuffle=False, flips=flips)
+
+    @property
     def val_shard(self) -> np.ndarray:
         """This process's validation photos (all of them in a single-process run)."""
         return self.val_idx[self.ranks.rank :: self.ranks.world]
@@ -132,6 +143,7 @@ def run_epochs(
     base_lr: float,
     train_step: Callable[[torch.Tensor, torch.Tensor], dict[str, float]],  # after the optimizer step
     validate: Callable[[], tuple[dict[str, float], np.ndarray | None]],  # losses, preview
+    keyed: bool = False,  # train_step(grey, ab, keys): each batch's sd.train_keys too
 ) -> Generator[Progress, None, None]:
     t0 = time.monotonic()
     steps = sd.steps_per_epoch
@@ -141,9 +153,10 @@ def run_epochs(
             g["lr"] = cosine_lr(base_lr, epoch, state.epochs)
         state.net.train()
         acc: dict[str, float] = {}
+        keys = sd.train_keys(epoch) if keyed and sd.keyed else None
         for step, x in enumerate(sd.train_batches(epoch), 1):
             grey, ab = sd.to_net(x)
-            losses = train_step(grey, ab)
+            losses = train_step(grey, ab, next(keys)) if keys is not None else train_step(grey, ab)
             for k, v in losses.items():
                 acc[k] = acc.get(k, 0.0) + v
             elapsed = time.monotonic() - t0

@@ -25,6 +25,7 @@ from divcolor_gui.core.nets.vae import reparameterize
 from divcolor_gui.core.stats import DatasetStats
 from divcolor_gui.core.vocabulary import CAST_WEIGHT, MDN_LOSSES
 
+from .input_cache import InputCache
 from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
 
 
@@ -292,15 +293,21 @@ def train_mdn(
             G = features.features(grey)
         return G, mu, logvar
 
-    def train_loss(grey, ab):
-        G, mu, logvar = inputs(grey, ab, train=True)
+    # A frozen trunk gives each photo the same inputs in every epoch: compute them once.
+    cache = InputCache(len(sd.data.files)) if sd.keyed and not end_to_end else None
+
+    def train_loss(grey, ab, keys):
+        if cache is not None:
+            G, mu, logvar = cache.get(keys, grey, ab, inputs)
+        else:
+            G, mu, logvar = inputs(grey, ab, train=True)
         return batch_loss(grey, ab, reparameterize(mu, logvar), *net(G))
 
     augment = _shifter(state, sd, shift if end_to_end else 0)
 
-    def step(grey, ab):
+    def step(grey, ab, keys=None):
         grey, ab = augment(grey, ab)
-        value = state.forward(lambda: train_loss(grey, ab))
+        value = state.forward(lambda: train_loss(grey, ab, keys))
         optimizer_step(opt, value, "MDN loss")
         return {"loss": value.item()}
 
@@ -330,4 +337,4 @@ def train_mdn(
             preview = preview_grid(grey, [ab] + [dec[:, i] for i in range(min(3, dec.shape[1]))])
         return epoch_means(acc, n), preview
 
-    yield from run_epochs(state, sd, lr, step, validate)
+    yield from run_epochs(state, sd, lr, step, validate, keyed=cache is not None)
