@@ -255,7 +255,9 @@ def _reuse_features(cfg: TrainConfig, bundle: ModelBundle, device) -> None:
         "model": Path(cfg.features_from).name, "trained_on": Path(str(src.meta.get("trained_on", ""))).name,
         "epochs": int(src.meta.get("epochs", {}).get("features", 0)),
     }  # fmt: skip
-    # The loss it learned with there (the model card's row; such a network is not trained again).
+    # Its preset and the loss it learned with there (the model card's rows; such a network
+    # is not trained again).
+    bundle.meta["features_preset"] = src.meta.get("features_preset", src.meta.get("preset"))
     bundle.meta["features_loss"] = src.meta.get("features_loss", NOT_GIVEN["features_loss"])
     bundle.meta["shift"] = src.meta.get("shift", NOT_GIVEN["shift"])
 

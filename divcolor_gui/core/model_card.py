@@ -18,12 +18,14 @@ from .vocabulary import (
 )
 
 
-def _features_row(reused: dict | None, end_to_end: bool) -> str:
-    """Where the feature network came from, and whether the MDN's loss trained it on."""
+def _features_row(reused: dict | None, end_to_end: bool, preset: str | None) -> str:
+    """Where the feature network came from, whether the MDN's loss trained it on, and its
+    preset where it is not the model's (`preset`, else None)."""
+    own = f" (the `{preset}` preset)" if preset else ""
     if reused and not end_to_end:
-        return f"reused, frozen, from `{Path(reused['model']).name}`"
+        return f"reused, frozen, from `{Path(reused['model']).name}`{own}"
     where = f"reused from `{Path(reused['model']).name}`" if reused else "trained with this model"
-    return where + (", then trained on through the MDN's loss (end to end)" if end_to_end else "")
+    return where + own + (", then trained on through the MDN's loss (end to end)" if end_to_end else "")
 
 
 def _reused_row(reused: dict, where: str = "reused, frozen, from") -> str:
@@ -103,7 +105,11 @@ def model_card_text(meta: dict, name: str, requested: dict[str, int] | None = No
         ("Size preset", str(meta.get("preset", "?"))),
         (
             STAGE_TITLES["features"],
-            _features_row(reused, bool(meta.get("features_end_to_end", meta.get("end_to_end")))),
+            _features_row(
+                reused,
+                bool(meta.get("features_end_to_end", meta.get("end_to_end"))),
+                meta.get("features_preset") if meta.get("features_preset") != meta.get("preset") else None,
+            ),
         ),
         *(
             [(STAGE_TITLES["vae"], _reused_row(meta["vae_from"]))]

@@ -656,7 +656,11 @@ def test_a_lite128_feature_network_starts_from_imagenet_and_keeps_its_first_stag
         epochs={"features": 1},
     )  # fmt: skip
     run_to_end(run_training(cfg))
-    net = load_model(out).nets["features"]
+    model = load_model(out)
+    assert "| Feature network | trained with this model (the `lite128` preset) |" in model_card_text(
+        model.meta, "lite"
+    )
+    net = model.nets["features"]
     imagenet = ColorNet(net.cfg)
     load_imagenet_weights(imagenet)
     trained, start = net.state_dict(), imagenet.state_dict()
@@ -698,6 +702,7 @@ def test_an_mdn_started_from_a_base_models_on_its_fine_tuned_vae(
     ]
     assert _same_state(started, _state(base.nets["mdn"]))
     warm = load_model(out)
+    assert warm.meta["features_preset"] == base.meta["features_preset"] == "tiny"
     assert not _same_state(_state(warm.nets["mdn"]), _state(base.nets["mdn"]))
     n = EPOCHS["mdn"]
     assert warm.meta["mdn_from"] == {
