@@ -2,10 +2,11 @@
 
 Without --end-to-end the feature network is frozen in the MDN stage, and the VAE always
 is: a photo drawn the same way round gives the same grey features G and the same VAE
-posterior (mu, logvar) in every epoch. Computing them is most of a step (for `lite128`,
-the trunk's forward pass alone takes about half of it on a CPU), so each (photo, flip)
-pair is computed the first time it is drawn and read from memory after that: the first
-epoch costs what it did, later ones much less, and the training is the same.
+posterior (mu, logvar) in every epoch. Computing them is a large part of a step (for
+`lite128`, the trunk's forward pass alone is about half of it on a CPU), so each (photo,
+flip) pair is computed the first time it is drawn and read from memory after that. Each
+epoch draws every photo once, flipped or not at random, so the first epoch computes all
+of them, the second about half, the third a quarter; the training is the same.
 """
 
 from __future__ import annotations
