@@ -20,6 +20,7 @@ from divcolor_gui.core.checkpoint import read_model_dict  # noqa: E402
 from divcolor_gui.core.model_card import model_card_text  # noqa: E402
 from divcolor_gui.core.model_files import family  # noqa: E402
 from divcolor_gui.core.resources import user_models_dir  # noqa: E402
+from trainer.app_jobs import scan_size  # noqa: E402
 from trainer.run import TrainConfig, run_training  # noqa: E402
 
 RUN_TIMEOUT_MS = 120_000  # generous: the machine may be busy; the runs take seconds
@@ -149,12 +150,15 @@ def test_folder_summary_counts_usable_and_skipped(qtbot, tab, photos, home):
     assert tab.settings.model_name() == "photos"
     assert tab.start_button.isEnabled()
 
-    # A full scan counts the same and leaves the training cache behind.
+    # A full scan counts the same and leaves the training cache behind, at the side the
+    # run will read: the default base model's feature network's input (128 px for the
+    # bundled general's `lite128` trunk).
     with qtbot.waitSignal(tab.folder_summary.surveyed, timeout=RUN_TIMEOUT_MS) as blocker:
         click(qtbot, tab.folder_summary.full_button)
     assert blocker.args[0].usable == 24 and not blocker.args[0].sampled
     qtbot.waitUntil(lambda: not tab.folder_summary.is_busy(), timeout=RUN_TIMEOUT_MS)
-    assert list((home / "cache").glob("photos-64-*/images.npy"))
+    size = scan_size(*tab._training_shape())
+    assert size >= 64 and list((home / "cache").glob(f"photos-{size}-*/images.npy"))
 
 
 def test_advanced_settings_reach_the_training_config(tab, tmp_path):
