@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--features-loss",
         choices=FEATURE_LOSSES,
         help="bins (default): the paper's 313-bin classification; field: predict the colour field "
-        "itself through a linear read-out (features trained for the goal)",
+        "itself through a linear read-out (features trained for the goal); hypotheses: 8 such fields, "
+        "each photo learning from the nearest (features for the modes of an ambiguous photo); shared-cast: "
+        "as hypotheses, the nearest chosen with each field's cast set aside and every cast pulled towards "
+        "the photo's",
     )
     t.add_argument(
         "--shift",

@@ -35,7 +35,7 @@ from divcolor_gui.core.checkpoint import (
 )
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNet
-from divcolor_gui.core.nets.mdn import MDN_PRESETS
+from divcolor_gui.core.nets.mdn import MDN_PRESETS, MDNConfig
 from divcolor_gui.core.nets.vae import VAE
 from divcolor_gui.core.output_paths import OutputPathError, check_output_file
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
@@ -61,6 +61,7 @@ from .policy import check_feature_reuse, feature_net_info
 from .ranking import refit_ranking
 
 FIELD_READOUT = 64  # rank of the "field" feature loss's linear read-out, as the latent's size
+FIELD_HYPOTHESES = MDNConfig.n_components  # the "hypotheses" feature loss's fields: one per MDN mode
 
 
 def run_training(cfg: TrainConfig, ranks: Ranks = SINGLE):
@@ -502,8 +503,8 @@ def _trainable(role: str, cfg: TrainConfig, bundle: ModelBundle, device) -> list
     """The networks a role's optimizer moves, the role's own first: the MDN trained end to
     end also moves the feature network. Channels-last: ~1.7x faster convs on a CPU."""
     nets = [bundle.nets[role]]
-    if role == "features" and cfg.features_loss == "field":
-        nets[0].ensure_readout(FIELD_READOUT)
+    if role == "features" and cfg.features_loss != "bins":
+        nets[0].ensure_readout(FIELD_READOUT, 1 if cfg.features_loss == "field" else FIELD_HYPOTHESES)
     if role == "mdn" and cfg.end_to_end:
         nets.append(bundle.nets["features"])
     for n in nets:  # Module.to works in place
@@ -515,12 +516,19 @@ def _trainable(role: str, cfg: TrainConfig, bundle: ModelBundle, device) -> list
 
 def _restore_optimizer(opt: torch.optim.Optimizer, saved: dict | None, done: int) -> None:
     """Continue Adam's moments where the last run stopped; a state saved for other
-    parameters (end to end switched on or off) or another epoch leaves a fresh optimizer."""
-    if saved and saved.get("epochs_done") == done:
-        try:
-            opt.load_state_dict(saved["optimizer"])
-        except ValueError:
-            pass
+    parameters (end to end switched on or off, a read-out widened for the hypotheses loss)
+    or another epoch leaves a fresh optimizer. Adam's load_state_dict checks the number of
+    parameters, not their shapes, so the shapes are compared here."""
+    if not saved or saved.get("epochs_done") != done:
+        return
+    shapes = [p.shape for g in opt.param_groups for p in g["params"]]
+    moments = saved["optimizer"]["state"]
+    if any(i in moments and moments[i]["exp_avg"].shape != s for i, s in enumerate(shapes)):
+        return
+    try:
+        opt.load_state_dict(saved["optimizer"])
+    except ValueError:
+        pass
 
 
 def _save_epoch(bundle: ModelBundle, state: StageState, resume_states: dict, out: Path) -> None:

@@ -48,10 +48,14 @@ UPSAMPLING_MODES = ("guided", "bilinear")
 
 # The feature network's loss: "bins" is the paper's (Zhang et al.'s 313-bin classification);
 # "field" trains it to predict the colour field itself through a linear read-out.
-FEATURE_LOSSES = ("bins", "field")
+FEATURE_LOSSES = ("bins", "field", "hypotheses", "shared-cast")
 FEATURE_LOSS_TEXT = {
     "bins": "bins (the paper's: per-pixel classification into the 313 ab bins)",
     "field": "field (the colour field predicted from G through a linear read-out, L1)",
+    "hypotheses": "hypotheses (several colour fields read out linearly from G, each photo's L1 "
+    "to the nearest: features for the modes of an ambiguous photo)",
+    "shared-cast": "shared-cast (as hypotheses, the nearest chosen with each field's overall cast set "
+    "aside, and every field's cast pulled towards the photo's: modes that differ in what is coloured)",
 }
 # The random shifts of the photos the feature network learns from (--shift, in its own stage
 # and an end-to-end MDN stage; trainer.stages.random_shifts), in field pixels: at most an

@@ -473,6 +473,84 @@ def test_features_trained_on_the_field_keep_their_read_out(
         next(run_training(_cfg(photo_folder, tmp_path / "x.pt", features_loss="pixels")))
 
 
+def test_nearest_field_loss_learns_from_the_nearest_field():
+    """The hypotheses loss: each photo's L1 to its nearest field, with every field keeping
+    HYPOTHESES_RELAX of the loss; for one field, the field loss's L1 itself."""
+    ab = torch.zeros(2, 2, 64, 64)
+    fields = torch.stack([torch.full((2, 2, 64, 64), v) for v in (0.1, 0.3)], dim=1)
+    fields[1, 1] = -0.05  # the second photo's nearest is its second field
+    loss, nearest = stages.nearest_field_loss(fields, ab)
+    assert nearest.item() == pytest.approx((0.1 + 0.05) / 2)
+    every = (0.1 + 0.3 + 0.1 + 0.05) / 4
+    assert loss.item() == pytest.approx(
+        (1 - stages.HYPOTHESES_RELAX) * nearest.item() + stages.HYPOTHESES_RELAX * every
+    )
+    one, one_nearest = stages.nearest_field_loss(fields[:, :1], ab)
+    assert one.item() == pytest.approx(0.1) and one_nearest.item() == pytest.approx(0.1)
+
+
+def test_shared_cast_field_loss_chooses_by_content_and_pulls_every_cast():
+    """The shared-cast feature loss: the field that learns is the nearest with the casts set
+    aside (here the second: the right pattern under a wrong cast, where the first is flat
+    at the truth's cast), and every field's cast off the truth's costs cast_weight times it."""
+    ab = torch.zeros(1, 2, 64, 64)
+    ab[..., :32] = 0.2  # left half coloured, right half grey: cast 0.1
+    flat = torch.full((1, 2, 64, 64), 0.1)
+    shifted = ab + 0.15  # the truth's pattern, cast 0.25
+    fields = torch.stack([flat, shifted], dim=1)
+    loss, nearest = stages.nearest_field_loss(fields, ab, cast_weight=2.0)
+    assert nearest.item() == pytest.approx(0.1)  # the flat field is nearer as it stands
+    relax = stages.HYPOTHESES_RELAX
+    expected = (1 - relax) * 0.15 + relax * (0.1 + 0.15) / 2 + 2.0 * (0 + 0.15) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_field_model_goes_on_with_hypotheses(
+    photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """--features-loss hypotheses on a finished field model, resumed for more epochs: the
+    read-out widens to one field per MDN mode, each starting near the old field but apart
+    from the others (the first layer kept), and the stage trains on with a fresh optimizer
+    (the saved one's moments are for the narrower read-out)."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "field.pt"
+    run_to_end(
+        run_training(
+            _cfg(photo_folder, out, stages=("features",), epochs={"features": 1}, features_loss="field")
+        )
+    )
+    old = load_model(out).nets["features"].eval()
+    cfg = _cfg(
+        photo_folder,
+        out,
+        stages=("features",),
+        epochs={"features": 2},
+        features_loss="hypotheses",
+        resume=True,
+    )
+    records, _ = run_to_end(run_training(cfg))
+    epochs = [r for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert [r.epoch for r in epochs] == [2] and 0 < epochs[0].val["mae"] < 1
+    model = load_model(out)
+    net = model.nets["features"].eval()
+    assert (net.cfg.readout, net.cfg.hypotheses, model.meta["features_loss"]) == (64, 8, "hypotheses")
+    grey = torch.rand(2, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        fields = net.predict_fields(grey)
+        assert fields.shape == (2, 8, 2, 64, 64)
+        spread = (fields - fields.mean(dim=1, keepdim=True)).abs().mean()
+        assert spread > 1e-3  # the fields differ
+        assert net.predict_field(grey).shape == (2, 2, 64, 64)
+    # Widening alone keeps the old field as the fields' centre (noise of half its spread).
+    widened = ColorNet(old.cfg)
+    widened.load_state_dict(old.state_dict())
+    widened.eval().ensure_readout(64, 8)
+    assert torch.equal(widened.readout[1].weight, old.readout[1].weight)
+    with torch.no_grad():
+        gap = (widened.predict_fields(grey).mean(dim=1) - old.predict_field(grey)).abs().mean()
+        assert gap < (widened.predict_fields(grey)[:, 0] - old.predict_field(grey)).abs().mean()
+
+
 def test_random_shifts_move_grey_and_colour_together():
     """--shift: each photo moves by its own offset of -most to +most field pixels, the grey
     by the same distance at its own scale (here 2 grey pixels a field pixel), edges

@@ -47,6 +47,9 @@ class ColorNetConfig:
     # A rank-`readout` linear map from G to the 64x64 colour field, for features trained to
     # predict the field itself (the "field" feature loss); 0: none.
     readout: int = 0
+    # How many fields the read-out gives from that rank (the "hypotheses" feature loss: each
+    # photo learns from the nearest of them); 1: the field loss's one.
+    hypotheses: int = 1
     residual: bool = False  # residual blocks (depths = blocks per stage; dilations unused)
     reduce: int = 0  # a final 1x1 conv to this many channels of G; 0: none
     # Inverted residual stages (depths = blocks a stage; strides[0] is the stem's, whose width
@@ -263,20 +266,40 @@ class ColorNet(nn.Module):
     def _build_readout(self) -> None:
         g = self.cfg.feature_channels * self.cfg.feature_size**2
         # Linear through a narrow middle: the field's leading modes, learned (no activation).
+        fields = self.cfg.hypotheses * 2 * 64 * 64
         self.readout = nn.Sequential(
-            nn.Flatten(), nn.Linear(g, self.cfg.readout), nn.Linear(self.cfg.readout, 2 * 64 * 64)
+            nn.Flatten(), nn.Linear(g, self.cfg.readout), nn.Linear(self.cfg.readout, fields)
         )
 
-    def ensure_readout(self, rank: int) -> None:
+    def ensure_readout(self, rank: int, hypotheses: int = 1) -> None:
         """Add the field read-out (a network trained on the 313 bins goes on with the field
-        loss); its config then records it, so the model file rebuilds it."""
+        loss), or widen a one-field read-out to `hypotheses` fields (the field loss goes on
+        with the hypotheses loss); its config then records it, so the model file rebuilds it.
+
+        The widened read-out's fields start as the one field's map, each with its own noise
+        of half that map's spread: copies alone would stay alike, since only the nearest one
+        of each photo learns from it."""
         if not self.cfg.readout:
-            self.cfg = replace(self.cfg, readout=rank)
+            self.cfg = replace(self.cfg, readout=rank, hypotheses=hypotheses)
             self._build_readout()
+        elif self.cfg.hypotheses == 1 < hypotheses:
+            _, rank_map, old = self.readout
+            self.cfg = replace(self.cfg, hypotheses=hypotheses)
+            self._build_readout()
+            self.readout[1] = rank_map
+            new = self.readout[2]
+            with torch.no_grad():
+                w = old.weight.repeat(hypotheses, 1)
+                new.weight.copy_(w + torch.randn_like(w) * old.weight.std() / 2)
+                new.bias.copy_(old.bias.repeat(hypotheses))
+
+    def predict_fields(self, grey: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S) -> (B, hypotheses, 2, 64, 64) ab/128 through the linear read-out of G."""
+        return self.readout(self.trunk(grey)).view(-1, self.cfg.hypotheses, 2, 64, 64)
 
     def predict_field(self, grey: torch.Tensor) -> torch.Tensor:
-        """(B, 1, S, S) -> (B, 2, 64, 64) ab/128 through the linear read-out of G."""
-        return self.readout(self.trunk(grey)).view(-1, 2, 64, 64)
+        """(B, 1, S, S) -> (B, 2, 64, 64) ab/128: the read-out's first (or only) field."""
+        return self.predict_fields(grey)[:, 0]
 
     def features(self, grey: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, S) grey in [-1, 1] -> G (B, C, S/8, S/8) (S/16 for lite128)."""
