@@ -274,7 +274,7 @@ class ColorNet(nn.Module):
     def ensure_readout(self, rank: int, hypotheses: int = 1) -> None:
         """Add the field read-out (a network trained on the 313 bins goes on with the field
         loss), or widen a one-field read-out to `hypotheses` fields (the field loss goes on
-        with the hypotheses loss); its config then records it, so the model file rebuilds it.
+        with the hypotheses or shared-cast loss); its config records it, so the file rebuilds it.
 
         The widened read-out's fields start as the one field's map, each with its own noise
         of half that map's spread: copies alone would stay alike, since only the nearest one
