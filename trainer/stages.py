@@ -18,6 +18,7 @@ from divcolor_gui.core.losses import (
     colornet_loss,
     decoded_colour_loss,
     mdn_loss,
+    nearest_field_loss,
     shared_cast_loss,
     vae_losses,
 )
@@ -41,10 +42,10 @@ def train_features(
     et al.'s, the paper's), or ("field") the L1 error of the colour field predicted from G
     by a low-rank linear read-out: features trained for the goal itself; ("hypotheses",
     "shared-cast") several such fields, each photo learning from its nearest
-    (nearest_field_loss). `shift` moves each training photo by up to that many field pixels
-    (random_shifts)."""
+    (losses.nearest_field_loss). `shift` moves each training photo by up to that many field
+    pixels (random_shifts)."""
     augment = _shifter(state, sd, shift)
-    if loss in ("field", "hypotheses", "shared-cast"):
+    if loss != "bins":  # the read-out's losses
         cast_weight = CAST_WEIGHT if loss == "shared-cast" else None
         yield from _train_features_on_field(state, sd, lr, augment, cast_weight)
         return
@@ -75,37 +76,6 @@ def train_features(
         return {"loss": tot / max(n, 1)}, preview
 
     yield from run_epochs(state, sd, lr, step, validate)
-
-
-# The share of a photo's "hypotheses" loss that every read-out field takes (the rest goes to
-# the nearest): a field that is never the nearest still learns, so that none is left dead
-# (Rupprecht et al.'s relaxed winner-takes-all, ICCV 2017).
-HYPOTHESES_RELAX = 0.05
-
-
-def nearest_field_loss(
-    fields: torch.Tensor, ab: torch.Tensor, cast_weight: float | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, K, 2, 64, 64) fields, (B, 2, 64, 64) truth -> (the relaxed winner-takes-all L1 to
-    train on, the nearest field's L1 to report); the two are the L1 itself for one field.
-
-    With a `cast_weight` (the "shared-cast" feature loss), as the MDN's shared_cast_loss:
-    the field that learns is the nearest once each field's overall cast (its mean ab) is
-    replaced by the truth's, and every field's cast is pulled towards the truth's, so that
-    the fields differ in what is coloured where rather than by a tint."""
-    err = (fields - ab.unsqueeze(1)).abs().mean(dim=(2, 3, 4))  # (B, K)
-    nearest = err.min(dim=1).values.mean()
-    if cast_weight is None:
-        return (1 - HYPOTHESES_RELAX) * nearest + HYPOTHESES_RELAX * err.mean(), nearest
-    true_cast = ab.mean(dim=(2, 3))  # (B, 2)
-    casts = fields.mean(dim=(3, 4))  # (B, K, 2)
-    with torch.no_grad():
-        uncast = fields - casts[..., None, None] + true_cast[:, None, :, None, None]
-        m = (uncast - ab.unsqueeze(1)).abs().mean(dim=(2, 3, 4)).argmin(dim=1)
-    chosen = err.gather(1, m[:, None]).mean()
-    off = (casts - true_cast[:, None]).abs().mean()
-    loss = (1 - HYPOTHESES_RELAX) * chosen + HYPOTHESES_RELAX * err.mean() + cast_weight * off
-    return loss, nearest
 
 
 def _train_features_on_field(state: StageState, sd: StageData, lr: float, augment, cast_weight=None):

@@ -130,6 +130,15 @@ def decoded_colour_loss(
     return (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean(), m
 
 
+def nearest_uncast(fields: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """(B, K, 2, H, W) fields, (B, 2, H, W) truth -> (B,) the field nearest the truth once
+    each field's overall cast (its mean ab) is replaced by the truth's: the choice of the
+    shared-cast losses, by what is coloured where rather than by a tint."""
+    true_cast = ab.mean((-2, -1))[:, None, :, None, None]
+    uncast = fields - fields.mean((-2, -1), keepdim=True) + true_cast
+    return (uncast - ab[:, None]).abs().flatten(2).mean(2).argmin(1)
+
+
 def shared_cast_loss(
     ab: torch.Tensor, means: torch.Tensor, decode, proxy: LinearDecoder, cast_weight: float = CAST_WEIGHT
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,14 +162,39 @@ def shared_cast_loss(
     pixels = ab.shape[-2] * ab.shape[-1]
     true_cast = ab.mean((-2, -1))  # (B, 2)
     with torch.no_grad():
-        fields = proxy(means.reshape(B * K, d)).view(B, K, *ab.shape[1:])
-        uncast = fields - fields.mean((-2, -1), keepdim=True) + true_cast[:, None, :, None, None]
-        m = (uncast - ab[:, None]).abs().flatten(2).mean(2).argmin(1)
+        m = nearest_uncast(proxy(means.reshape(B * K, d)).view(B, K, *ab.shape[1:]), ab)
     idx = torch.arange(B, device=ab.device)
     winner = (decode(means[idx, m], 1) - ab).abs().flatten(1).sum(1).mean()
     casts = proxy.cast(means.reshape(B * K, d)).view(B, K, 2)
     off = (casts - true_cast[:, None]).abs().sum(-1).mean(1).mean()
     return winner + cast_weight * pixels * off, m
+
+
+# The share of a photo's "hypotheses" loss that every read-out field takes (the rest goes to
+# the nearest): a field that is never the nearest still learns, so that none is left dead
+# (Rupprecht et al.'s relaxed winner-takes-all, ICCV 2017).
+HYPOTHESES_RELAX = 0.05
+
+
+def nearest_field_loss(
+    fields: torch.Tensor, ab: torch.Tensor, cast_weight: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, K, 2, 64, 64) fields, (B, 2, 64, 64) truth -> (the relaxed winner-takes-all L1 to
+    train on, the nearest field's L1 to report); the two are the L1 itself for one field.
+
+    With a `cast_weight` (the "shared-cast" feature loss), as shared_cast_loss:
+    the field that learns is the nearest once each field's overall cast (its mean ab) is
+    replaced by the truth's, and every field's cast is pulled towards the truth's, so that
+    the fields differ in what is coloured where rather than by a tint."""
+    err = (fields - ab.unsqueeze(1)).abs().mean(dim=(2, 3, 4))  # (B, K)
+    nearest = err.min(dim=1).values.mean()
+    if cast_weight is None:
+        return (1 - HYPOTHESES_RELAX) * nearest + HYPOTHESES_RELAX * err.mean(), nearest
+    m = nearest_uncast(fields.detach(), ab)
+    chosen = err.gather(1, m[:, None]).mean()
+    off = (fields.mean(dim=(3, 4)) - ab.mean(dim=(2, 3))[:, None]).abs().mean()
+    loss = (1 - HYPOTHESES_RELAX) * chosen + HYPOTHESES_RELAX * err.mean() + cast_weight * off
+    return loss, nearest
 
 
 class LinearDecoder:

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.module import register_module_forward_pre_hook
 
-from divcolor_gui.core import lab
+from divcolor_gui.core import lab, losses
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.losses import decoded_colour_loss, mdn_loss, shared_cast_loss
 from divcolor_gui.core.model_card import model_card_text
@@ -479,13 +479,13 @@ def test_nearest_field_loss_learns_from_the_nearest_field():
     ab = torch.zeros(2, 2, 64, 64)
     fields = torch.stack([torch.full((2, 2, 64, 64), v) for v in (0.1, 0.3)], dim=1)
     fields[1, 1] = -0.05  # the second photo's nearest is its second field
-    loss, nearest = stages.nearest_field_loss(fields, ab)
+    loss, nearest = losses.nearest_field_loss(fields, ab)
     assert nearest.item() == pytest.approx((0.1 + 0.05) / 2)
     every = (0.1 + 0.3 + 0.1 + 0.05) / 4
     assert loss.item() == pytest.approx(
-        (1 - stages.HYPOTHESES_RELAX) * nearest.item() + stages.HYPOTHESES_RELAX * every
+        (1 - losses.HYPOTHESES_RELAX) * nearest.item() + losses.HYPOTHESES_RELAX * every
     )
-    one, one_nearest = stages.nearest_field_loss(fields[:, :1], ab)
+    one, one_nearest = losses.nearest_field_loss(fields[:, :1], ab)
     assert one.item() == pytest.approx(0.1) and one_nearest.item() == pytest.approx(0.1)
 
 
@@ -498,9 +498,9 @@ def test_shared_cast_field_loss_chooses_by_content_and_pulls_every_cast():
     flat = torch.full((1, 2, 64, 64), 0.1)
     shifted = ab + 0.15  # the truth's pattern, cast 0.25
     fields = torch.stack([flat, shifted], dim=1)
-    loss, nearest = stages.nearest_field_loss(fields, ab, cast_weight=2.0)
+    loss, nearest = losses.nearest_field_loss(fields, ab, cast_weight=2.0)
     assert nearest.item() == pytest.approx(0.1)  # the flat field is nearer as it stands
-    relax = stages.HYPOTHESES_RELAX
+    relax = losses.HYPOTHESES_RELAX
     expected = (1 - relax) * 0.15 + relax * (0.1 + 0.15) / 2 + 2.0 * (0 + 0.15) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
