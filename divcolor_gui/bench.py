@@ -287,5 +287,8 @@ def run_bench(args) -> int:
     }  # fmt: skip
     print(format_table(fig, record["model"], record["device"]))
     if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+        from divcolor_gui.core.output_paths import atomic_path
+
+        with atomic_path(args.json) as tmp:  # an earlier record stays whole if this one fails
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
     return 0

@@ -289,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "json", None) not in (None, True, False):  # eval/bench --json OUT
             check_output_file(args.json)
+        if getattr(args, "figure", None):  # eval --figure OUT.png, written after minutes of work
+            check_output_file(args.figure)
         return {
             "gui": _cmd_gui, "train": _cmd_train, "colorize": _cmd_colorize,
             "eval": _cmd_eval, "models": _cmd_models, "bench": _cmd_bench,
@@ -350,6 +352,8 @@ def _train_config(args):
     kw = {key: given[key] for key in same if key in given}
     if "stages" in given:
         kw["stages"] = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+        if not kw["stages"]:  # else a model file with no networks would be "trained"
+            raise ValueError(f"--stages {args.stages!r}: name at least one of {', '.join(STAGE_ORDER)}")
     if "features" in given:
         kw["features_from"] = find_model(args.features)
     if "vae" in given:
@@ -429,7 +433,7 @@ def _cmd_colorize(args) -> int:
         save_hints,
         sidecar_path,
     )
-    from divcolor_gui.core.output_paths import check_output_dir, os_error_line
+    from divcolor_gui.core.output_paths import atomic_path, check_output_dir, os_error_line
     from divcolor_gui.core.photo import PhotoError, load_photo, small_copy
     from divcolor_gui.core.sheet import contact_sheet
 
@@ -441,30 +445,44 @@ def _cmd_colorize(args) -> int:
         return _fail(str(e))
     k = max(1, min(args.k, colorizer.mdn.cfg.n_components))
     failed = 0
+    written: dict[Path, Path] = {}  # each file written so far -> the photo it was written for
     for path in args.images:
         try:
             photo = load_photo(path, keep_original=False)
             check_hints(hints, *photo.size)
             analysis, fields = colorizer.modes(photo, k=k, hints=hints)
             outs = [args.outdir / f"{path.stem}_mode{i}.png" for i in range(1, len(fields) + 1)]
-            for out in outs if not args.force else ():
-                if out.exists():
+            sheet_path = args.outdir / f"{path.stem}_sheet.jpg"
+            sidecar = sidecar_path(args.outdir / path.name)
+            # Every file this photo writes, the sheet and the hints too, is the user's once it
+            # exists; but the --hints file itself may be the sidecar, read and written back.
+            given = hints and args.hints and sidecar.exists() and sidecar.samefile(args.hints)
+            for out in [*outs, sheet_path, *([sidecar] if hints and not given else [])]:
+                if out in written:  # a.jpg and a.png, or x/a.jpg and y/a.jpg: even --force keeps the first
+                    raise FileExistsError(
+                        f"{out} was just written for {written[out]}: colorize photos of the same name "
+                        "into different folders"
+                    )
+                if out.exists() and not args.force:
                     raise FileExistsError(f"{out} exists (use --force to overwrite)")
             args.outdir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             # One mode at a time, rendered, written and let go: memory grows with the photo, not k.
             results, files = [], []
             for (w, field), out in zip(fields, outs):
                 rgb = colorizer.render(analysis, field, mode=args.upsample)
-                Image.fromarray(rgb).save(out)
+                with atomic_path(out) as tmp:
+                    Image.fromarray(rgb).save(tmp)
+                written[out] = path
                 results.append((w, small_copy(rgb)))
                 files.append(str(out))
                 del rgb
             grey = small_copy(photo.L.clamp(0, 100).mul(2.55).round().byte().numpy())
             sheet = contact_sheet(np.repeat(grey[..., None], 3, 2), results)
-            sheet_path = args.outdir / f"{path.stem}_sheet.jpg"
-            sheet.save(sheet_path, quality=90)
+            with atomic_path(sheet_path) as tmp:
+                sheet.save(tmp, quality=90)
+            written[sheet_path] = path
             if hints:  # what steered these modes, beside them
-                save_hints(sidecar_path(args.outdir / path.name), hints)
+                written[save_hints(sidecar, hints)] = path
             record = {
                 "image": str(path), "size": list(photo.size), "model": colorizer.name,
                 "modes": [{"rank": i + 1, "weight": round(w, 6), "file": f} for i, ((w, _), f) in enumerate(zip(results, files))],
@@ -493,22 +511,32 @@ def _report(args, result: dict, fmt) -> int:
     paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
     print(fmt(result, paper))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        _write_json(args.json, result)
     return 0
+
+
+def _write_json(path: Path, obj) -> None:
+    from divcolor_gui.core.output_paths import atomic_path
+
+    with atomic_path(path) as tmp:  # an earlier report stays whole if this one fails
+        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def _drain(gen, label: str):
     """Run an evaluation generator to its end, counting its (done, total) records on
     stderr; returns the generator's result."""
+    counted = False
     try:
         while True:
             rec = next(gen)
             if isinstance(rec, tuple):
                 print(f"\r{label} {rec[0]}/{rec[1]}", end="", file=sys.stderr, flush=True)
+                counted = True
     except StopIteration as stop:
         return stop.value
     finally:
-        print(file=sys.stderr)
+        if counted:  # end the count's line; an error before any count stays one line
+            print(file=sys.stderr)
 
 
 def _cmd_compare(args) -> int:
@@ -603,7 +631,7 @@ def _cmd_eval_hints(args) -> int:
         return _fail(str(e))
     print(format_hint_report(result))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        _write_json(args.json, result)
     return 0
 
 

@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 from divcolor_gui.core import lab, metrics
 from divcolor_gui.core.checkpoint import ModelBundle, load_model
 from divcolor_gui.core.device import resolve_device
+from divcolor_gui.core.output_paths import atomic_path
 from divcolor_gui.core.photo import PhotoError, read_rgb8
 
 from .baselines import K_DIVERSE, N_SAMPLES
@@ -256,7 +257,8 @@ def make_figure(
         x0 += gw + group_gap
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(out)
+    with atomic_path(out) as tmp:
+        canvas.save(tmp)
     return out
 
 

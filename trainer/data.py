@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from divcolor_gui.core.output_paths import atomic_path
 from divcolor_gui.core.photo import PHOTO_SUFFIXES, PhotoError, read_rgb8
 from divcolor_gui.core.resources import user_data_dir
 
@@ -206,6 +207,14 @@ ROWS = "images.tmp.npy"  # one row per candidate, filled in by every process of 
 PLAN = "plan.json"  # process 0's decision and candidate list, for the others
 
 
+def _photo_folder(root: str | Path) -> Path:
+    """`root` as a Path, or FileNotFoundError saying in one line why it is no folder of photos."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: " + ("a file, not a folder" if root.exists() else "no such folder"))
+    return root
+
+
 def scan_folder(
     root: str | Path,
     size: int = 64,
@@ -233,9 +242,7 @@ def scan_folder(
         raise ValueError(f"share {share}: need 0 <= i < n")
     if n_proc > 1 and (barrier is None or sample_only is not None):
         raise ValueError("a shared scan needs a barrier, and builds the whole cache (no sample_only)")
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+    root = _photo_folder(root)
     candidates, other = list_photo_files(root)
     if max_images is not None:
         candidates = candidates[:max_images]
@@ -309,9 +316,8 @@ def _part_path(cache_dir: Path, rank: int) -> Path:
 
 def _write_json(path: Path, obj: dict) -> None:
     """Written whole or not at all: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj))
 
 
 def _open_cache(
@@ -538,9 +544,7 @@ def stream_folder(
     root: str | Path, size: int = 64, max_images: int | None = None, workers: int = 2
 ) -> StreamedFolder:
     """The folder's candidate photos, listed but not decoded (see StreamedFolder)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+    root = _photo_folder(root)
     candidates, other = list_photo_files(root)
     if max_images is not None:
         candidates = candidates[:max_images]

@@ -53,6 +53,8 @@ def evaluate_hints(
     data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size))
     _, val_idx = data.split(val_fraction)
     idx = val_idx[:n_photos]
+    if not len(idx):  # the averages below would divide by zero
+        raise ValueError(f"{data_dir}: no usable colour photos in the validation split")
     sums = {n: {"top1_mae": 0.0, "eob": 0.0} for n in counts}
     for i, j in enumerate(idx):
         rgb8 = np.asarray(data.images[j])

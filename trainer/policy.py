@@ -138,6 +138,8 @@ def plan_run(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
     tab both start here; TrainingError says why a run cannot start."""
     notes: list[str] = []
     if cfg.resume:
+        if Path(cfg.out).is_dir():
+            raise TrainingError(f"{cfg.out} is a folder, not a model file")
         if not Path(cfg.out).is_file():
             raise TrainingError(f"{cfg.out} does not exist yet: start it without resuming")
         try:

@@ -31,13 +31,12 @@ from divcolor_gui.core.checkpoint import (
     bundle_to_dict,
     load_model,
     save_model,
-    temporary_files,
 )
 from divcolor_gui.core.device import resolve_device
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNet
 from divcolor_gui.core.nets.mdn import MDN_PRESETS, MDNConfig
 from divcolor_gui.core.nets.vae import VAE
-from divcolor_gui.core.output_paths import OutputPathError, check_output_file
+from divcolor_gui.core.output_paths import OutputPathError, check_output_file, temporaries
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import (
     FEATURE_LOSSES,
@@ -184,7 +183,7 @@ def _check_output(out: Path) -> None:
 def _remove_temporaries(out: Path) -> None:
     """Half-written saves of a run killed mid-write (this run holds the lock: none is live)."""
     for path in (out, resume_path(out)):
-        for tmp in temporary_files(path):
+        for tmp in temporaries(path):
             tmp.unlink(missing_ok=True)
 
 

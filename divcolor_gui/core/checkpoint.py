@@ -16,9 +16,7 @@ networks without the code that trained it.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
-import tempfile
 import typing
 import zipfile
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from .nets import NETWORKS
+from .output_paths import atomic_path
 from .stats import DatasetStats
 
 FORMAT = "divcolor-model"
@@ -80,8 +79,17 @@ def net_from_entry(entry: dict, device: torch.device | str = "cpu") -> nn.Module
         cls, cfg_cls = NETWORKS[entry["class"]]
     except KeyError:
         raise ModelFileError(f"unknown network class {entry.get('class')!r}") from None
-    net = cls(config_from_dict(cfg_cls, entry["config"]))
+    cfg = config_from_dict(cfg_cls, entry["config"])
+    try:
+        net = cls(cfg)
+    except (ValueError, RuntimeError) as e:  # sizes no network can have (negative, zero)
+        raise ModelFileError(
+            f"the {entry['class']} config cannot be built ({str(e).splitlines()[0]})"
+        ) from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in entry["state"].items()}
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        # A run that diverged: such weights colour nothing, and fail deep in the rendering.
+        raise ModelFileError(f"the {entry['class']} weights hold NaN or infinite values")
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
@@ -102,38 +110,14 @@ def bundle_to_dict(bundle: ModelBundle, half: bool = False) -> dict:
 
 
 def atomic_save(obj, path: str | Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename: a crash or Ctrl-C
-    mid-write leaves the previous file intact."""
+    """torch.save through atomic_path, synced to the disk before the rename: a crash or
+    Ctrl-C mid-write leaves the previous file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make the model private
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# Read once, at import: setting it to read it, later, could race a training thread's files.
-_UMASK = _read_umask()
-
-
-def temporary_files(path: str | Path) -> list[Path]:
-    """atomic_save's temporaries for `path` left behind by a process killed mid-write."""
-    path = Path(path)
-    pattern = f".{glob.escape(path.name)}.*.tmp"  # "m[1].pt" is a name, not a pattern
-    return sorted(path.parent.glob(pattern)) if path.parent.is_dir() else []
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def save_model(bundle: ModelBundle, path: str | Path, half: bool = False) -> None:
@@ -173,12 +157,16 @@ def read_model_dict(path: str | Path, device: torch.device | str = "cpu") -> dic
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ModelFileError(f"{name}: not a divcolor model file (no '{FORMAT}' header)")
     version = obj.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int):
+        raise ModelFileError(f"{name}: not a divcolor model file (format version {version!r})")
+    if version > VERSION:
         raise ModelFileError(
             f"{name}: written by a newer divcolor (format version {version}, this one reads up to {VERSION})"
         )
     if not isinstance(obj.get("nets"), dict):
         raise ModelFileError(f"{name}: the file holds no networks")
+    if not isinstance(obj.get("meta") or {}, dict):  # everything reading a model expects a table
+        raise ModelFileError(f"{name}: the file's settings (meta) are not a table")
     return obj
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from divcolor_gui.core import lab
 from divcolor_gui.core.colorizer import Analysis, Colorizer, fit_L
+from divcolor_gui.core.output_paths import atomic_path
 from divcolor_gui.core.photo import Photo, load_photo
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -129,12 +130,13 @@ def save_image(path: str | Path, rgb: np.ndarray, jpeg_quality: int = 95) -> Pat
     if fmt is None:
         raise ValueError(f"{path.name}: unknown image type; use .png, .jpg or .tif")
     im = Image.fromarray(rgb)
-    if fmt == "JPEG":
-        im.save(path, fmt, quality=jpeg_quality)
-    elif fmt == "TIFF":
-        im.save(path, fmt, compression="tiff_lzw")
-    else:
-        im.save(path, fmt)
+    with atomic_path(path) as tmp:  # a replaced file stays whole until the new one is
+        if fmt == "JPEG":
+            im.save(tmp, fmt, quality=jpeg_quality)
+        elif fmt == "TIFF":
+            im.save(tmp, fmt, compression="tiff_lzw")
+        else:
+            im.save(tmp, fmt)
     return path
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checkpoint import read_model_dict
+from .output_paths import atomic_path
 from .vocabulary import (
     FEATURE_LOSS_TEXT,
     MDN_LOSS_TEXT,
@@ -174,7 +175,6 @@ def write_model_card(model_path: Path, requested: dict[str, int] | None = None) 
     model_path = Path(model_path)
     meta = read_model_dict(model_path)["meta"] or {}
     card = model_path.with_suffix(".md")
-    tmp = card.with_name("." + card.name + ".tmp")
-    tmp.write_text(model_card_text(meta, model_path.stem, requested), encoding="utf-8")
-    tmp.replace(card)  # never a half-written card beside the model
+    with atomic_path(card) as tmp:  # never a half-written card beside the model
+        tmp.write_text(model_card_text(meta, model_path.stem, requested), encoding="utf-8")
     return card

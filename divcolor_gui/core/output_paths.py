@@ -7,7 +7,11 @@ without creating anything (a folder is made only when there is something to put 
 
 from __future__ import annotations
 
+import glob
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -61,3 +65,44 @@ def os_error_line(e: OSError) -> str:
     where = e.filename if e.filename is not None else ""
     why = e.strerror or str(e)
     return f"{where}: {why}" if where else why
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: setting it to read it, later, could race a training thread's files.
+_UMASK = _read_umask()
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Every file divcolor writes is written through this: a temporary name beside `path`
+    to write to, renamed over `path` once the writing has succeeded, so that a full disk,
+    a crash or Ctrl-C mid-write leaves the previous file (or none), never half of one. The
+    temporary ends in `path`'s suffix, from which PIL picks the format; `temporaries`
+    finds those a killed process left."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make the file private
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename == str(tmp):
+            e.filename = str(path)  # the user's error line names their file, not our temporary
+        raise
+
+
+def temporaries(path: str | Path) -> list[Path]:
+    """atomic_path's temporaries for `path` left behind by a process killed mid-write."""
+    path = Path(path)
+    pattern = (
+        f".{glob.escape(path.name)}.*.tmp{glob.escape(path.suffix)}"  # "m[1].pt" is a name, not a pattern
+    )
+    return sorted(path.parent.glob(pattern)) if path.parent.is_dir() else []

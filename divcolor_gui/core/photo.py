@@ -113,6 +113,8 @@ def read_rgb8(
         raise PhotoError(f"{path}: no such file")
     if path.is_dir():
         raise PhotoError(f"{path}: is a folder, not a photo")
+    if not path.is_file():  # a named pipe or a device: reading it could wait forever
+        raise PhotoError(f"{path}: not a regular file (a pipe or a device), not a photo")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -8,10 +8,10 @@ only thing kept in QSettings (see app/main_window.py); everything here is Qt-fre
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from divcolor_gui.core.output_paths import atomic_path
 from divcolor_gui.core.resources import user_config_dir
 
 # The packaged defaults; every key a user file may set is listed here.
@@ -154,7 +154,5 @@ class Settings:
         if not self.persist:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename, so a crash mid-write never leaves half a settings file.
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self._user, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:  # a crash mid-write never leaves half a settings file
+            tmp.write_text(json.dumps(self._user, indent=2, sort_keys=True), encoding="utf-8")

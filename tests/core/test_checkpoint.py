@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 from pathlib import Path
@@ -269,6 +270,33 @@ def test_unknown_config_setting(tmp_path, bundle):
     with pytest.raises(ModelFileError) as err:
         load_model(path)
     _assert_one_line(err, "newer_cfg.pt", "attention_heads")
+
+
+def _first_weights(obj: dict, role: str) -> torch.Tensor:
+    return next(v for v in obj["nets"][role]["state"].values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda o: o["nets"]["vae"]["config"].update(z_dim=-5), "VAE config cannot be built"),
+        (lambda o: _first_weights(o, "vae").fill_(math.nan), "NaN"),
+        (lambda o: o.update(meta="notes"), "meta"),
+        (lambda o: o.update(version="1"), "not a divcolor model file"),
+    ],
+    ids=["negative-size", "nan-weights", "meta-not-a-dict", "version-a-string"],
+)
+def test_a_damaged_model_dict_is_one_line_naming_the_file(tmp_path, bundle, change, says):
+    """Not a traceback from deep in the network's constructor or the rendering, nor a message
+    about "a newer divcolor" for a version that is not a number."""
+    obj = checkpoint.bundle_to_dict(bundle)
+    change(obj)
+    path = tmp_path / "damaged.pt"
+    torch.save(obj, path)
+    with pytest.raises(ModelFileError) as err:
+        load_model(path)
+    msg = _assert_one_line(err, "damaged.pt", says)
+    assert "newer" not in msg
 
 
 # ----------------------------------------------------------------------------- devices

@@ -3,6 +3,8 @@ one-line errors for what cannot be read. All files are generated here."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import tifffile
@@ -189,6 +191,14 @@ def test_missing_file_and_folder(tmp_path):
     with pytest.raises(PhotoError) as err:
         load_photo(tmp_path)
     _one_line(err, tmp_path.name)
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    path = tmp_path / "pipe.jpg"
+    os.mkfifo(path)
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)  # opening it would block until something writes to it
+    assert "not a regular file" in _one_line(err, "pipe.jpg")
 
 
 def test_grey_input_is_area_averaged_and_scaled(photo_factory):

@@ -100,6 +100,107 @@ def test_an_os_error_at_the_command_line_is_one_line(
     assert rc == 1 and "No space left on device" in err and "Traceback" not in err and err.count("\n") == 1
 
 
+@pytest.fixture
+def photo_and_outdir(trained_model, tmp_path, monkeypatch, photo_factory):
+    """A photo p.png and an existing output folder o, beside the trained model's home."""
+    from PIL import Image
+
+    monkeypatch.setenv("DIVCOLOR_HOME", str(trained_model.home))
+    Image.fromarray(photo_factory(40, 40, seed=1)).save(tmp_path / "p.png")
+    (tmp_path / "o").mkdir()
+    return tmp_path / "p.png", tmp_path / "o"
+
+
+def test_colorize_keeps_an_existing_contact_sheet_and_hints_without_force(
+    trained_model, tmp_path, capsys, photo_and_outdir
+):
+    _, out = photo_and_outdir
+    for name in ("p_sheet.jpg", "p.hints.json"):
+        (out / name).write_text("mine")
+        rc, err = _run(["colorize", tmp_path / "p.png", "-k", 1, "-o", out, "--hint", "3,3,#ff0000",
+                        "--model", trained_model.path], capsys)  # fmt: skip
+        assert rc == 1 and f"{out / name} exists" in err and "--force" in err
+        assert (out / name).read_text() == "mine" and not (out / "p_mode1.png").exists()
+        (out / name).unlink()
+    # README's `colorize old.jpg --hints old.hints.json` in the photo's folder: its sidecar is
+    # the hints file given, read and written back as before.
+    (out / "p.hints.json").write_text('{"hints": [{"x": 3, "y": 3, "color": "#ff0000"}]}')
+    rc, err = _run(["colorize", tmp_path / "p.png", "-k", 1, "-o", out, "--hints", out / "p.hints.json",
+                    "--model", trained_model.path], capsys)  # fmt: skip
+    assert rc == 0, err
+
+
+def test_colorize_never_overwrites_what_the_same_run_wrote_even_with_force(
+    trained_model, tmp_path, capsys, monkeypatch, photo_factory
+):
+    """x/a.jpg and y/a.png would both write a_mode1.png: the second is refused, the first kept."""
+    from PIL import Image
+
+    monkeypatch.setenv("DIVCOLOR_HOME", str(trained_model.home))
+    for d, name, seed in (("x", "a.jpg", 1), ("y", "a.png", 2)):
+        (tmp_path / d).mkdir()
+        Image.fromarray(photo_factory(40, 40, seed=seed)).save(tmp_path / d / name)
+    out = tmp_path / "o"
+    rc, err = _run(["colorize", tmp_path / "x/a.jpg", tmp_path / "y/a.png", "-k", 1, "-o", out, "--force",
+                    "--model", trained_model.path], capsys)  # fmt: skip
+    assert rc == 1 and err.count("\n") == 2
+    assert f"{out / 'a_mode1.png'} was just written for {tmp_path / 'x/a.jpg'}" in err
+    first = (out / "a_mode1.png").read_bytes()
+    rc, _ = _run(["colorize", tmp_path / "x/a.jpg", "-k", 1, "-o", tmp_path / "o2",
+                  "--model", trained_model.path], capsys)  # fmt: skip
+    assert rc == 0 and (tmp_path / "o2" / "a_mode1.png").read_bytes() == first
+
+
+def test_colorize_with_force_keeps_the_old_file_when_writing_fails(
+    trained_model, tmp_path, capsys, monkeypatch, photo_and_outdir
+):
+    _, out = photo_and_outdir
+    (out / "p_mode1.png").write_bytes(b"mine")
+
+    def full(self, fp, *a, **k):  # half a file, then the disk is full
+        Path(fp).write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device", str(fp))
+
+    monkeypatch.setattr("divcolor_gui.core.sheet.Image.Image.save", full)
+    rc, err = _run(["colorize", tmp_path / "p.png", "-k", 1, "-o", out, "--force",
+                    "--model", trained_model.path], capsys)  # fmt: skip
+    assert rc == 1 and f"{out / 'p_mode1.png'}: No space left on device" in err
+    assert (out / "p_mode1.png").read_bytes() == b"mine" and [p.name for p in out.iterdir()] == [
+        "p_mode1.png"
+    ]
+
+
+def test_eval_hints_on_a_folder_without_photos_is_one_line(trained_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DIVCOLOR_HOME", str(trained_model.home))
+    (tmp_path / "empty").mkdir()
+    rc, err = _run(
+        ["eval", "--data", tmp_path / "empty", "--hints", "1", "--model", trained_model.path], capsys
+    )
+    assert (
+        rc == 2
+        and err == f"divcolor: error: {tmp_path / 'empty'}: no usable colour photos in the validation split\n"
+    )
+
+
+def test_train_refuses_no_stages_a_file_for_a_folder_and_resuming_a_folder(
+    photo_folder, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    Path("afile.jpg").write_text("x")
+    Path("adir.pt").mkdir()
+    for argv, says in (
+        (["--data", photo_folder.root, "--out", "m.pt", "--stages", ","], "--stages ',': name at least one"),
+        (["--data", "afile.jpg", "--out", "m.pt"], "afile.jpg: a file, not a folder"),
+        (
+            ["--data", photo_folder.root, "--out", "adir.pt", "--resume"],
+            "adir.pt is a folder, not a model file",
+        ),
+    ):
+        rc, err = _run(["train", *argv, "--preset", "tiny", "--device", "cpu"], capsys)
+        assert rc == 2 and err.startswith(f"divcolor: error: {says}") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.pt", "afile.jpg"]
+
+
 # ----------------------------------------------------------------------------- numeric options
 
 
@@ -226,8 +327,8 @@ def test_half_written_saves_are_removed_and_models_are_readable_by_others(
 ):
     monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
     out = tmp_path / "m.pt"
-    stale = [tmp_path / ".m.pt.k2j3.tmp", tmp_path / ".m.resume.pt.x9.tmp"]
-    other = tmp_path / ".other.pt.a1.tmp"
+    stale = [tmp_path / ".m.pt.k2j3.tmp.pt", tmp_path / ".m.resume.pt.x9.tmp.pt"]
+    other = tmp_path / ".other.pt.a1.tmp.pt"
     for p in [*stale, other]:
         p.write_bytes(b"half")
     old = os.umask(0o022)
@@ -340,12 +441,12 @@ def test_an_old_resume_file_never_overwrites_another_model_put_in_its_place(
     assert read_model_dict(out)["meta"]["created"] == "2020-01-01T00:00:00"
 
 
-def test_temporary_files_of_a_name_with_brackets_are_its_own(tmp_path):
-    from divcolor_gui.core.checkpoint import temporary_files
+def test_temporaries_of_a_name_with_brackets_are_its_own(tmp_path):
+    from divcolor_gui.core.output_paths import temporaries
 
-    mine, theirs = tmp_path / ".m[1].pt.a.tmp", tmp_path / ".m1.pt.b.tmp"
+    mine, theirs = tmp_path / ".m[1].pt.a.tmp.pt", tmp_path / ".m1.pt.b.tmp.pt"
     mine.write_bytes(b""), theirs.write_bytes(b"")
-    assert temporary_files(tmp_path / "m[1].pt") == [mine]
+    assert temporaries(tmp_path / "m[1].pt") == [mine]
 
 
 def test_the_vae_linear_path_reaches_the_run_and_a_baseline_is_refused_it(photo_folder, tmp_path, capsys):
