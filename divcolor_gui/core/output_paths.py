@@ -2,7 +2,8 @@
 
 A training run or a batch of colorizations that fails only when it first saves has
 wasted the user's time; these checks say in one line why a place cannot be written,
-without creating anything (a folder is made only when there is something to put in it).
+without creating anything (a folder is made only when there is something to put in it);
+and `atomic_path`, through which every file divcolor writes is written whole or not at all.
 """
 
 from __future__ import annotations
