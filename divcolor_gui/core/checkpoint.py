@@ -130,6 +130,8 @@ def read_model_dict(path: str | Path, device: torch.device | str = "cpu") -> dic
     name = path.name
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    if path.stat().st_size == 0:  # torch says only "()" of it
+        raise ModelFileError(f"{name}: the file is empty (a copy or download that did not finish?)")
     try:
         obj = torch.load(path, map_location=device, weights_only=True)
     except (zipfile.BadZipFile, EOFError) as e:
@@ -139,7 +141,7 @@ def read_model_dict(path: str | Path, device: torch.device | str = "cpu") -> dic
     except OSError as e:  # a zip cut short seeks past its end: EINVAL rather than a zip error
         raise ModelFileError(f"{name}: the file is truncated or corrupt ({e.strerror or e})") from None
     except RuntimeError as e:
-        msg = str(e).splitlines()[0]
+        msg = str(e).splitlines()[0][:160]  # torch's first line can run on with advice
         if "zip archive" in msg or "central directory" in msg or "file not found" in msg:
             raise ModelFileError(f"{name}: the file is truncated or corrupt ({msg})") from None
         raise ModelFileError(f"{name}: cannot be read as a model ({msg})") from None
