@@ -86,7 +86,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temporary ends in `path`'s suffix, from which PIL picks the format; `temporaries`
     finds those a killed process left."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as e:  # no such folder, not writable: said of the user's file
+        e.filename = str(path)
+        raise
     os.close(fd)
     tmp = Path(name)
     try:
@@ -103,7 +107,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def temporaries(path: str | Path) -> list[Path]:
     """atomic_path's temporaries for `path` left behind by a process killed mid-write."""
     path = Path(path)
-    pattern = (
-        f".{glob.escape(path.name)}.*.tmp{glob.escape(path.suffix)}"  # "m[1].pt" is a name, not a pattern
-    )
+    # Escaped: "m[1].pt" is a name, not a pattern.
+    pattern = f".{glob.escape(path.name)}.*.tmp{glob.escape(path.suffix)}"
     return sorted(path.parent.glob(pattern)) if path.parent.is_dir() else []

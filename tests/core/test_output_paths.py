@@ -71,6 +71,13 @@ def test_an_os_error_while_writing_names_the_users_file_not_the_temporary(tmp_pa
     assert os_error_line(err.value) == f"{out}: No space left on device"
 
 
+def test_a_missing_folder_is_said_of_the_users_file(tmp_path):
+    out = tmp_path / "gone" / "result.png"
+    with pytest.raises(FileNotFoundError) as err, atomic_path(out):
+        pass
+    assert os_error_line(err.value).startswith(f"{out}: ")
+
+
 def test_an_export_that_fails_keeps_the_file_it_would_replace(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
