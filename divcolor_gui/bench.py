@@ -18,7 +18,6 @@ Medians over repeated runs after a warm-up:
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import resource
@@ -287,8 +286,7 @@ def run_bench(args) -> int:
     }  # fmt: skip
     print(format_table(fig, record["model"], record["device"]))
     if args.json:
-        from divcolor_gui.core.output_paths import atomic_path
+        from divcolor_gui.core.output_paths import write_json
 
-        with atomic_path(args.json) as tmp:  # an earlier record stays whole if this one fails
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        write_json(args.json, record)
     return 0

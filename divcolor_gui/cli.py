@@ -511,15 +511,10 @@ def _report(args, result: dict, fmt) -> int:
     paper = args.paper or next((k for k in ("faces", "churches", "general") if k in str(args.data)), None)
     print(fmt(result, paper))
     if args.json:
-        _write_json(args.json, result)
+        from divcolor_gui.core.output_paths import write_json
+
+        write_json(args.json, result)
     return 0
-
-
-def _write_json(path: Path, obj) -> None:
-    from divcolor_gui.core.output_paths import atomic_path
-
-    with atomic_path(path) as tmp:  # an earlier report stays whole if this one fails
-        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def _drain(gen, label: str):
@@ -631,7 +626,9 @@ def _cmd_eval_hints(args) -> int:
         return _fail(str(e))
     print(format_hint_report(result))
     if args.json:
-        _write_json(args.json, result)
+        from divcolor_gui.core.output_paths import write_json
+
+        write_json(args.json, result)
     return 0
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from divcolor_gui.core.output_paths import atomic_path
+from divcolor_gui.core.output_paths import write_json
 from divcolor_gui.core.photo import PHOTO_SUFFIXES, PhotoError, read_rgb8
 from divcolor_gui.core.resources import user_data_dir
 
@@ -268,7 +268,7 @@ def scan_folder(
                 rels = [str(p.relative_to(root)) for p in candidates]
                 _start_cache(cache_dir, len(rels), size)
             if n_proc > 1:
-                _write_json(cache_dir / PLAN, {"fingerprint": fp, "build": build, "files": rels})
+                write_json(cache_dir / PLAN, {"fingerprint": fp, "build": build, "files": rels}, indent=None)
         except Exception as e:
             failure = e
     sync()  # 1: the plan, and the rows file to fill in, exist
@@ -312,12 +312,6 @@ def _no_barrier() -> None:
 
 def _part_path(cache_dir: Path, rank: int) -> Path:
     return cache_dir / f"part-{rank}.json"
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    """Written whole or not at all: a reader never sees half a file."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj))
 
 
 def _open_cache(
@@ -411,7 +405,7 @@ def _scan_share(
     reasons = yield from _classify([root / rels[j] for j in mine], size, put, n_before)
     rows.flush()
     if rank > 0:  # process 0 keeps its own in memory
-        _write_json(_part_path(cache_dir, rank), {"reasons": reasons})
+        write_json(_part_path(cache_dir, rank), {"reasons": reasons}, indent=None)
     return reasons
 
 
@@ -445,9 +439,8 @@ def _finish_cache(
     del out, full
     os.replace(final_tmp, cache_dir / "images.npy")
     (cache_dir / ROWS).unlink(missing_ok=True)
-    _write_json(
-        cache_dir / "index.json", {"fingerprint": fp, "size": size, "files": files, "skipped": skipped}
-    )
+    index = {"fingerprint": fp, "size": size, "files": files, "skipped": skipped}
+    write_json(cache_dir / "index.json", index, indent=None)  # compact: tens of thousands of names
 
 
 def summarize_skips(skipped: dict[str, list[str]]) -> str:

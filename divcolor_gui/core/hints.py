@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from . import lab
-from .output_paths import atomic_path
+from .output_paths import write_json
 
 HINT_NOISE = 0.03  # s: how closely the latent must meet a hint, in ab/128 (about 4 ab units)
 DEFAULT_RADIUS_SHARE = 0.03  # a hint without a radius spreads over 3 % of the photo's longer side
@@ -124,8 +124,7 @@ def hints_to_json(hints: list[Hint]) -> dict:
 
 def save_hints(path: str | Path, hints: list[Hint]) -> Path:
     path = Path(path)
-    with atomic_path(path) as tmp:  # a failed write keeps the hints saved before
-        tmp.write_text(json.dumps(hints_to_json(hints), indent=2) + "\n", encoding="utf-8")
+    write_json(path, hints_to_json(hints))  # a failed write keeps the hints saved before
     return path
 
 

@@ -9,6 +9,7 @@ and `atomic_path`, through which every file divcolor writes is written whole or 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -102,6 +103,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if isinstance(e, OSError) and e.filename == str(tmp):
             e.filename = str(path)  # the user's error line names their file, not our temporary
         raise
+
+
+def write_json(path: str | Path, obj, indent: int | None = 2, **dumps) -> None:
+    """obj as JSON (UTF-8, a final newline) through atomic_path: an earlier file stays whole
+    if this write fails."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=indent, **dumps) + "\n", encoding="utf-8")
 
 
 def temporaries(path: str | Path) -> list[Path]:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from divcolor_gui.core.output_paths import atomic_path
+from divcolor_gui.core.output_paths import write_json
 from divcolor_gui.core.resources import user_config_dir
 
 # The packaged defaults; every key a user file may set is listed here.
@@ -154,5 +154,4 @@ class Settings:
         if not self.persist:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path) as tmp:  # a crash mid-write never leaves half a settings file
-            tmp.write_text(json.dumps(self._user, indent=2, sort_keys=True), encoding="utf-8")
+        write_json(self.path, self._user, sort_keys=True)  # never half a settings file
