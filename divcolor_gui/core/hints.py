@@ -230,16 +230,20 @@ class HintSolver:
         # float32: bfloat16's rounding, divided by the small step, would swamp the slopes.
         dec = self._decode(torch.cat([self.means, steps.reshape(K * d, d)]), exact=True)
         self.fields = dec[:K]  # (K, 2, n, n)
-        self.jacobian = (
-            dec[K:].view(K, d, *dec.shape[1:]) - self.fields[:, None]
-        ) / FD_STEP  # (K, d, 2, n, n)
+        # In place: the set-up is the peak of the app's memory, and this copy would add to it.
+        self.jacobian = dec[K:].view(K, d, *dec.shape[1:]).sub_(self.fields[:, None]).div_(FD_STEP)
 
     def _decode(self, z: torch.Tensor, chunk: int = 64, exact: bool = False) -> torch.Tensor:
         # 64 latents a batch: as fast on a CPU as 256, and the decoder's activations for the
-        # set-up's 520 latents stay ~40 MB instead of ~150 MB.
-        return torch.cat(
-            [self.colorizer.decode(z[i : i + chunk], self.analysis, exact) for i in range(0, len(z), chunk)]
-        )
+        # set-up's 520 latents stay ~40 MB instead of ~150 MB. Each batch goes straight into
+        # the result, so the decoded fields are never held twice.
+        out = None
+        for i in range(0, len(z), chunk):
+            part = self.colorizer.decode(z[i : i + chunk], self.analysis, exact)
+            if out is None:
+                out = part.new_empty((len(z), *part.shape[1:]))
+            out[i : i + len(part)] = part
+        return out
 
     def neg_log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """-log p(z) under the photo's mixture (up to a constant): (N, d) -> (N,)."""
