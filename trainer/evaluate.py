@@ -12,6 +12,7 @@ import torch
 
 from divcolor_gui.core import lab, metrics
 from divcolor_gui.core.colorizer import Colorizer
+from divcolor_gui.core.vocabulary import SCORED_MODES
 
 from .compare import LoadedMethod
 from .data import scan_folder, trained_on
@@ -24,7 +25,7 @@ def evaluate(
     colorizer: Colorizer,
     data_dir: str | Path,
     split: str = "auto",
-    k: int = 5,
+    k: int = SCORED_MODES,
     batch_size: int = 128,
     val_fraction: float | None = None,
     max_images: int | None = None,

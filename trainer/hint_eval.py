@@ -17,6 +17,7 @@ from divcolor_gui.core import lab
 from divcolor_gui.core.colorizer import Colorizer
 from divcolor_gui.core.hints import HintSolver, make_hint
 from divcolor_gui.core.photo import Photo
+from divcolor_gui.core.vocabulary import SCORED_MODES
 
 from .data import scan_folder
 
@@ -44,7 +45,7 @@ def oracle_hints(rgb8: np.ndarray, n: int, rng: np.random.Generator):
 
 
 def evaluate_hints(
-    colorizer: Colorizer, data_dir: str | Path, counts=HINT_COUNTS, k: int = 5, n_photos: int = 200,
+    colorizer: Colorizer, data_dir: str | Path, counts=HINT_COUNTS, k: int = SCORED_MODES, n_photos: int = 200,
     val_fraction: float = 0.05, seed: int = 0,
 ):  # fmt: skip
     """Generator (yields (done, total)); returns {"counts": {N: {"top1_mae", "eob"}}, ...}

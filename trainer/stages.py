@@ -24,7 +24,7 @@ from divcolor_gui.core.losses import (
 )
 from divcolor_gui.core.nets.vae import reparameterize
 from divcolor_gui.core.stats import DatasetStats
-from divcolor_gui.core.vocabulary import CAST_WEIGHT, MDN_LOSSES
+from divcolor_gui.core.vocabulary import CAST_WEIGHT, MDN_LOSSES, SCORED_MODES
 
 from .input_cache import InputCache
 from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
@@ -325,8 +325,8 @@ def train_mdn(
             G, mu, _ = inputs(grey, ab)
             logits, means = net(G)
             acc["loss"] += batch_loss(grey, ab, mu, logits, means).item() * len(x)
-            # Error-of-best of the top 5 means, decoded: the paper's Table 3 quantity.
-            order = torch.argsort(logits, 1, descending=True)[:, :5]
+            # Error-of-best of the top means, decoded: the paper's Table 3 quantity.
+            order = torch.argsort(logits, 1, descending=True)[:, :SCORED_MODES]
             top = torch.gather(means, 1, order[..., None].expand(-1, -1, means.shape[-1]))
             B, k, d = top.shape
             dec = decoder_for(grey)(top.reshape(B * k, d), k).view(B, k, 2, 64, 64)

@@ -61,7 +61,11 @@ def _ranking_row(meta: dict) -> str:
     if not fit["refitted"]:
         return "decoded, tried: the paper's weights ranked best on the holdout and were kept"
     text = f"{text}; chroma weight {fit['chroma_weight']:g}, weight decay {fit['weight_decay']:g}"
-    return text + (f", chroma floor {fit['chroma_floor']:g}" if "chroma_floor" in fit else "")
+    text += f", chroma floor {fit['chroma_floor']:g}" if "chroma_floor" in fit else ""
+    before, after = fit.get("holdout_before", {}), fit.get("holdout_after", {})
+    if "eob" in before and "eob" in after:  # models ranked before it was kept have none
+        text += f"; error-of-best on its holdout {before['eob']:.4f} before, {after['eob']:.4f} after"
+    return text
 
 
 LINEAR_PATH_TEXT = (

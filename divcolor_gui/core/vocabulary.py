@@ -77,6 +77,10 @@ CAST_WEIGHT = 1.0
 # share of the truth's, that a refit must reach on its holdout to count as colourful.
 CHROMA_FLOOR = 0.9
 
+# Table 3's error-of-best and variance score the top 5 modes by weight (the paper's count), in
+# `divcolor eval`, the MDN stage's validation figure and the ranking step's holdout.
+SCORED_MODES = 5
+
 # How the MDN's weights pi rank its components: "latent" is the paper's (trained towards the
 # component nearest the VAE's embedding); "decoded" refits them after training towards the
 # component whose decoded colours come nearest the photo's (trainer/ranking.py).

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from divcolor_gui.core.checkpoint import load_model
@@ -14,7 +15,7 @@ from divcolor_gui.core.model_card import model_card_text
 from trainer import ranking
 from trainer.loop import Progress
 from trainer.policy import plan_run
-from trainer.ranking import CHROMA_FLOOR, STAGE, fit_readout, pick_ranking, ranking_targets
+from trainer.ranking import CHROMA_FLOOR, STAGE, fit_readout, pick_ranking, ranking_targets, top_error_of_best
 from trainer.run import TrainConfig, run_training
 
 
@@ -30,6 +31,17 @@ def test_fit_readout_learns_which_component_is_best():
     assert held > 0.85, held
     start = ((H[1600:] @ torch.zeros(K, D).T).argmax(1) == best[1600:]).float().mean().item()
     assert start < 0.3  # it had everything to learn
+
+
+def test_error_of_best_is_scored_over_the_heaviest_five():
+    # Eight components, weights in the order 7, 6, ..., 0: the five heaviest are 7 to 3.
+    K, D = 8, 4
+    H = torch.ones(1, D)
+    W, b = torch.zeros(K, D), torch.arange(K, dtype=torch.float32)
+    err = torch.tensor([[0.01, 0.02, 0.03, 0.09, 0.08, 0.07, 0.06, 0.05]])
+    assert top_error_of_best(W, b, H, err) == pytest.approx(0.05)  # not .01: component 0 is light
+    b = b.flip(0)  # now 0 to 4 are the heaviest
+    assert top_error_of_best(W, b, H, err) == pytest.approx(0.01)
 
 
 def test_targets_prefer_the_truths_colourfulness_at_equal_error():
@@ -99,6 +111,11 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
     card = model_card_text(bundle.meta, "ranked")
     assert "decoded (the weights refitted" in card
     assert f"chroma weight {forced[0]:g}, weight decay {forced[1]:g}" in card
+    # What the refit costs Table 3's error-of-best on the holdout is kept and shown.
+    before_eob, after_eob = fit["holdout_before"]["eob"], fit["holdout_after"]["eob"]
+    assert 0 < before_eob < 1 and 0 < after_eob < 1
+    assert f"error-of-best on its holdout {before_eob:.4f} before, {after_eob:.4f} after" in card
+    assert records[-1].val["eob"] == after_eob
     assert bundle.meta.get("cast_weight") == before_meta.get("cast_weight") != 2.0
 
     # Asked again, and resumed without asking: nothing more to do, the ranking stays.
