@@ -30,6 +30,7 @@ from divcolor_gui.core import lab
 from divcolor_gui.core.kmeans import kmeans
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.stats import DatasetStats
+from divcolor_gui.core.vocabulary import SCORED_MODES
 
 from .loop import StageData, StageState, epoch_means, optimizer_step, preview_grid, run_epochs
 from .stages import train_vae
@@ -39,7 +40,7 @@ CGAN_L1_WEIGHT = 100.0  # pix2pix's lambda
 CGAN_LR_FACTOR = 0.2  # pix2pix's 2e-4 at the default --lr 1e-3
 CGAN_BETAS = (0.5, 0.999)
 N_SAMPLES = 256  # colorizations drawn per image at test time
-K_DIVERSE = 5  # k-means centres kept
+K_DIVERSE = SCORED_MODES  # k-means centres kept: as many as Table 3 scores of every method
 
 
 # ----------------------------------------------------------------------------- training
