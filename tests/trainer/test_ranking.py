@@ -114,6 +114,8 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
     # What the refit costs Table 3's error-of-best on the holdout is kept and shown.
     before_eob, after_eob = fit["holdout_before"]["eob"], fit["holdout_after"]["eob"]
     assert 0 < before_eob < 1 and 0 < after_eob < 1
+    # The heaviest mode is one of the top five, so their best is never further than it.
+    assert before_eob <= fit["holdout_before"]["mae"] and after_eob <= fit["holdout_after"]["mae"]
     assert f"error-of-best on its holdout {before_eob:.4f} before, {after_eob:.4f} after" in card
     assert records[-1].val["eob"] == after_eob
     assert bundle.meta.get("cast_weight") == before_meta.get("cast_weight") != 2.0
