@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -82,7 +81,12 @@ def _timed(fn, warmup: int, runs: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def _peak_rss_mb() -> float:
+def _peak_rss_mb() -> float | None:
+    """None where the system cannot say (Windows has no `resource` module)."""
+    try:
+        import resource
+    except ImportError:
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
@@ -139,7 +143,7 @@ def measure(colorizer, photo_size: tuple[int, int] | None = None, runs: dict | N
         "export_ms": round(export_ms, 1),
         "hint_ms": round(hint_ms, 1),
         "hint_setup_ms": round(hint_setup_ms, 1),
-        "rss_mb": round(_peak_rss_mb(), 1),
+        "rss_mb": None if (rss := _peak_rss_mb()) is None else round(rss, 1),
         "cpu": {
             "analyze_ms": round(analyze_cpu, 1),
             "decode_ms": round(decode_cpu, 2),
@@ -263,7 +267,10 @@ def format_table(fig: dict, model: str, device: str) -> str:
         f"live previews: {rate:.1f} updates/s at {PREVIEW_SIDE} px, as the app decodes them while a slider "
         f"moves ({verdict} the {PREVIEW_TARGET_PER_S}/s target)"
     )
-    lines.append(f"peak memory: {fig['rss_mb']:.0f} MB resident")
+    rss = fig["rss_mb"]
+    lines.append(
+        "peak memory: not measured on this system" if rss is None else f"peak memory: {rss:.0f} MB resident"
+    )
     if "startup_ms" in fig:
         lines.append(f"startup: {fig['startup_ms']:.0f} ms from `divcolor gui` to its first painted window")
     return "\n".join(lines)

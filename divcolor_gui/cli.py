@@ -572,6 +572,7 @@ def _cmd_eval(args) -> int:
     from divcolor_gui.core.colorizer import Colorizer
     from divcolor_gui.core.device import resolve_device
     from divcolor_gui.core.resources import find_model
+    from trainer.data import model_val_fraction
     from trainer.evaluate import evaluate, format_report
     from trainer.probe import feature_probe, format_probe
 
@@ -579,7 +580,7 @@ def _cmd_eval(args) -> int:
         device, path = resolve_device(args.device), find_model(args.model)
         bundle = load_model(path, device)
         name = bundle.meta.get("name") or path.stem
-        vf = bundle.meta.get("split", {}).get("val_fraction", 0.05)
+        vf = model_val_fraction(bundle.meta)
 
         def probe():
             return _drain(
@@ -607,6 +608,7 @@ def _cmd_eval(args) -> int:
 def _cmd_eval_hints(args) -> int:
     from divcolor_gui.core.checkpoint import ModelFileError
     from divcolor_gui.core.colorizer import Colorizer
+    from trainer.data import model_val_fraction
     from trainer.hint_eval import evaluate_hints, format_hint_report
 
     try:
@@ -619,7 +621,7 @@ def _cmd_eval_hints(args) -> int:
                 f"--hints {args.hints}: give whole numbers of hints from 0 to 4096, e.g. 1,2,5,10"
             )
         colorizer = Colorizer.load(args.model, args.device)
-        vf = colorizer.bundle.meta.get("split", {}).get("val_fraction", 0.05)
+        vf = model_val_fraction(colorizer.bundle.meta)
         gen = evaluate_hints(colorizer, args.data, counts=counts, n_photos=args.hint_photos, val_fraction=vf)
         result = _drain(gen, "hints")
     except (ModelFileError, FileNotFoundError, ValueError) as e:

@@ -41,16 +41,6 @@ def generated_photo(h: int = PHOTO_SIZE[0], w: int = PHOTO_SIZE[1]) -> np.ndarra
     return np.repeat(np.clip(grey + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
-def mean_chroma(rgb: np.ndarray) -> float:
-    """Mean Lab chroma sqrt(a² + b²) of an (H, W, 3) uint8 image: 0 for grey."""
-    import torch
-
-    from divcolor_gui.core import lab
-
-    t = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float() / 255  # (3, H, W)
-    return float(lab.rgb_to_lab(t)[1:].norm(dim=0).mean())
-
-
 def default_output() -> Path:
     """self-test.png in the user's log folder (beside the frozen app's log), or in a fresh
     temporary folder where that cannot be written."""
@@ -153,7 +143,9 @@ def _self_test(model: str | None, device: str, out: Path) -> str:
         raise RuntimeError(
             f"{out} is {back.shape[1]}x{back.shape[0]}, the photo {rgb.shape[1]}x{rgb.shape[0]}"
         )
-    chroma = mean_chroma(back)
+    from divcolor_gui.core.lab import mean_chroma_rgb8
+
+    chroma = mean_chroma_rgb8(back)
     if chroma < MIN_CHROMA:
         raise RuntimeError(f"{out} is grey (mean chroma {chroma:.2f} < {MIN_CHROMA}): no colour came out")
     return (

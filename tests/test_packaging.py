@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from divcolor_gui.core.lab import mean_chroma_rgb8
 from divcolor_gui.qt_platform import bundled_libraries
-from divcolor_gui.self_test import MIN_CHROMA, generated_photo, mean_chroma
+from divcolor_gui.self_test import MIN_CHROMA, generated_photo
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120
@@ -155,10 +156,10 @@ def test_the_generated_photo_is_grey_and_the_grey_check_tells_colour_from_grey()
     assert rgb.shape == (240, 320, 3) and rgb.dtype == np.uint8
     assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
     assert rgb.std() > 20  # structure, not a flat field
-    assert mean_chroma(rgb) < 0.5
+    assert mean_chroma_rgb8(rgb) < 0.5
     tinted = rgb.astype(int)
     tinted[..., 0] += 25  # a faint warm cast is colour
-    assert mean_chroma(np.clip(tinted, 0, 255).astype(np.uint8)) > MIN_CHROMA
+    assert mean_chroma_rgb8(np.clip(tinted, 0, 255).astype(np.uint8)) > MIN_CHROMA
 
 
 def _divcolor(*args: str, home: Path, **kw) -> subprocess.CompletedProcess:
@@ -177,7 +178,7 @@ def test_self_test_from_source_uses_the_bundled_model_and_writes_a_colour_result
     assert "divcolor self-test passed" in r.stdout and "(bundled" in r.stdout
     with Image.open(out) as im:
         assert im.size == (320, 240)
-        assert mean_chroma(np.asarray(im.convert("RGB"))) > MIN_CHROMA
+        assert mean_chroma_rgb8(np.asarray(im.convert("RGB"))) > MIN_CHROMA
 
 
 def test_self_test_fails_in_one_line_when_it_cannot_write(tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 from divcolor_gui.core.checkpoint import read_model_dict
 from divcolor_gui.core.model_card import write_model_card
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS
+from divcolor_gui.core.resources import card_path
 
 from .config import TrainConfig, TrainingError
 from .data import list_photo_files, scan_folder
@@ -130,5 +131,5 @@ def train_job(cfg: TrainConfig):
             pass  # the training error is the one to show, not a failure to describe it
         raise
     card()
-    yield JobNote(f"Model card written: {cfg.out.with_suffix('.md').name}")
+    yield JobNote(f"Model card written: {card_path(cfg.out).name}")
     return result

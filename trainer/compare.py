@@ -2,7 +2,8 @@
 
     gen = compare({"ours": "faces.pt", "cvae": "faces-cvae.pt", "cgan": "faces-cgan.pt"}, "data/faces",
                   figure="fig7.png")
-    result = run_to_end(gen)  # yields ScanProgress, then (done, total); returns the dict
+    # it yields ScanProgress, then (done, total) records; the dict is its return value,
+    # StopIteration's value (`divcolor eval` drains it with cli._drain)
 
 Every method sees the same images, in the same order, at 64x64 with ab/128:
 - "ours", "ours-skip": the MDN's top-k means by weight, decoded (section 6.2).
@@ -35,7 +36,7 @@ from divcolor_gui.core.output_paths import atomic_path
 from divcolor_gui.core.photo import PhotoError, read_rgb8
 
 from .baselines import K_DIVERSE, N_SAMPLES
-from .data import scan_folder, trained_on
+from .data import VAL_FRACTION, model_val_fraction, scan_folder, trained_on
 from .methods import METHODS, Method, get_method
 from .paper import PAPER_T3, PAPER_TABLE1, PAPER_TABLE2
 
@@ -132,7 +133,7 @@ def compare(
     if split == "auto":
         split = "val" if here else "all"
     if split == "val":
-        fractions = {m.bundle.meta.get("split", {}).get("val_fraction", 0.05) for m in here} or {0.05}
+        fractions = {model_val_fraction(m.bundle.meta) for m in here} or {VAL_FRACTION}
         if len(fractions) > 1:
             raise ValueError(
                 f"the models were trained on {root} with different validation fractions {sorted(fractions)}, "

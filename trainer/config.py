@@ -12,6 +12,8 @@ from pathlib import Path
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.vocabulary import CAST_WEIGHT, CHROMA_FLOOR, DEFAULT_PRESET, STAGE_ORDER
 
+from .data import VAL_FRACTION
+
 # What a TrainConfig's None means for each of these, when no model file decides it: a new run
 # trains this way; a resumed one goes on as its file was trained (policy.settings_for_resume).
 NOT_GIVEN = {
@@ -52,7 +54,7 @@ class TrainConfig:
     end_to_end: bool | None = None  # the MDN stage also trains the feature network (stages.train_mdn)
     ranking: str | None = None  # vocabulary.RANKINGS: "decoded" refits pi after the MDN (trainer.ranking)
     chroma_floor: float | None = None  # the heaviest mode's chroma share the ranking must reach
-    val_fraction: float = 0.05
+    val_fraction: float = VAL_FRACTION
     name: str | None = None
     max_images: int | None = None
     seed: int = 0
@@ -69,8 +71,3 @@ class TrainConfig:
 
 class TrainingError(Exception):
     """A problem with the training setup, stated in one line."""
-
-
-def resume_path(out: Path) -> Path:
-    """The optimizer states beside a model file, while it can still be resumed."""
-    return out.with_name(out.stem + ".resume.pt")

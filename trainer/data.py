@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from divcolor_gui.core.lab import mean_chroma_rgb8
 from divcolor_gui.core.output_paths import write_json
 from divcolor_gui.core.photo import PHOTO_SUFFIXES, PhotoError, read_rgb8
 from divcolor_gui.core.resources import user_data_dir
@@ -127,6 +128,15 @@ def batch_plan(
         yield chunk[sort], m[sort]
 
 
+VAL_FRACTION = 0.05  # the share of a folder's photos a new run holds out for validation
+
+
+def model_val_fraction(meta: dict) -> float:
+    """The validation share a model file was trained with (its held-out photos are those
+    split_by_path gives for it); VAL_FRACTION for files that do not record it."""
+    return float(meta.get("split", {}).get("val_fraction", VAL_FRACTION))
+
+
 def split_by_path(files: list[str], val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) indices into `files`: a photo is held out when crc32 of its relative
     path says so, whichever folder object (cached or streamed) lists it."""
@@ -178,16 +188,9 @@ def classify_photo(path: Path, size: int) -> tuple[np.ndarray | None, str | None
         return None, "too small"
     small = Image.fromarray(rgb).resize((size, size), Image.BICUBIC, reducing_gap=2.0)
     arr = np.asarray(small)
-    if _mean_chroma(arr) < GREY_CHROMA:
+    if mean_chroma_rgb8(arr[::2, ::2]) < GREY_CHROMA:
         return None, "greyscale"
     return arr, None
-
-
-def _mean_chroma(rgb8: np.ndarray) -> float:
-    from divcolor_gui.core import lab
-
-    t = torch.from_numpy(rgb8[::2, ::2].copy()).permute(2, 0, 1).float() / 255
-    return float(lab.rgb_to_lab(t)[1:].norm(dim=0).mean())
 
 
 def cache_dir_for(root: Path, size: int) -> Path:

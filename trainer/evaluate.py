@@ -15,7 +15,7 @@ from divcolor_gui.core.colorizer import Colorizer
 from divcolor_gui.core.vocabulary import SCORED_MODES
 
 from .compare import LoadedMethod
-from .data import scan_folder, trained_on
+from .data import model_val_fraction, scan_folder, trained_on
 from .loop import StageData
 from .methods import METHODS
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
@@ -37,7 +37,7 @@ def evaluate(
     if split == "auto":
         split = "val" if same_folder else "all"
     if split == "val":
-        vf = val_fraction if val_fraction is not None else meta.get("split", {}).get("val_fraction", 0.05)
+        vf = val_fraction if val_fraction is not None else model_val_fraction(meta)
         _, idx = data.split(vf)
     elif split == "all":
         idx = torch.arange(len(data.files)).numpy()

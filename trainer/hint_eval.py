@@ -19,7 +19,7 @@ from divcolor_gui.core.hints import HintSolver, make_hint
 from divcolor_gui.core.photo import Photo
 from divcolor_gui.core.vocabulary import SCORED_MODES
 
-from .data import scan_folder
+from .data import VAL_FRACTION, scan_folder
 
 HINT_COUNTS = (0, 1, 2, 5, 10)
 
@@ -46,7 +46,7 @@ def oracle_hints(rgb8: np.ndarray, n: int, rng: np.random.Generator):
 
 def evaluate_hints(
     colorizer: Colorizer, data_dir: str | Path, counts=HINT_COUNTS, k: int = SCORED_MODES, n_photos: int = 200,
-    val_fraction: float = 0.05, seed: int = 0,
+    val_fraction: float = VAL_FRACTION, seed: int = 0,
 ):  # fmt: skip
     """Generator (yields (done, total)); returns {"counts": {N: {"top1_mae", "eob"}}, ...}
     over the first n_photos validation photos (the solver's set-up costs about a second

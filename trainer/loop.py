@@ -159,7 +159,8 @@ def run_epochs(
             losses = train_step(grey, ab, next(keys)) if keys is not None else train_step(grey, ab)
             for k, v in losses.items():
                 acc[k] = acc.get(k, 0.0) + v
-            elapsed = time.monotonic() - t0
+            # never 0: a coarse clock (Windows' ticks 15.6 ms) can read the same after a fast step
+            elapsed = max(time.monotonic() - t0, 1e-9)
             done = (epoch - first) * steps + step
             remaining = (state.epochs - epoch) * steps - step
             yield Progress(
@@ -174,7 +175,7 @@ def run_epochs(
         state.epochs_done = epoch + 1
         train_means = reduce_means(sd.ranks, epoch_means(acc, steps), steps)
         state.history.append({"epoch": epoch + 1, "train": train_means, "val": val})
-        elapsed = time.monotonic() - t0
+        elapsed = max(time.monotonic() - t0, 1e-9)
         done = (epoch + 1 - first) * steps
         yield Progress(
             state.name, epoch + 1, state.epochs, steps, steps, train_means, kind="epoch", val=val,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .data import scan_folder
+from .data import VAL_FRACTION, scan_folder
 from .loop import StageData
 
 N_COMPONENTS = 64
@@ -42,7 +42,7 @@ def _ridge(xtx: torch.Tensor, xty: torch.Tensor, lam: float) -> torch.Tensor:
 
 
 def feature_probe(
-    features: nn.Module, data_dir: str | Path, val_fraction: float = 0.05, max_images=None,
+    features: nn.Module, data_dir: str | Path, val_fraction: float = VAL_FRACTION, max_images=None,
     device: torch.device | str = "cpu", name: str = "model",
 ):  # fmt: skip
     """Generator (yields (done, total) steps); returns ridge_readout's figures for the

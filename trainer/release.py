@@ -19,6 +19,7 @@ from pathlib import Path
 
 from divcolor_gui.core.checkpoint import load_model, save_model
 from divcolor_gui.core.model_card import model_card_text
+from divcolor_gui.core.resources import card_path
 
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 
@@ -91,7 +92,7 @@ def bench_section(b: dict) -> str:
                 else []
             ),
             "",
-            f"Peak resident memory: {b['rss_mb']} MB.",
+            f"Peak resident memory: {b['rss_mb']} MB." if b.get("rss_mb") is not None else "",
         ]
     )
 
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ev = json.loads(args.eval.read_text()) if args.eval else None
     bench = json.loads(args.bench.read_text()) if args.bench else None
     notes = args.notes.read_text() if args.notes else ""
-    card = args.dst.with_suffix(".md")
+    card = card_path(args.dst)
     card.write_text(card_text(meta, args.name, ev, bench, notes), encoding="utf-8")
     print(f"{card}: written")
     if size > MAX_BYTES:

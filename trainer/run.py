@@ -37,6 +37,7 @@ from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNet
 from divcolor_gui.core.nets.mdn import MDN_PRESETS, MDNConfig
 from divcolor_gui.core.nets.vae import VAE
 from divcolor_gui.core.output_paths import OutputPathError, check_output_file, temporaries
+from divcolor_gui.core.resources import resume_path
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import (
     FEATURE_LOSSES,
@@ -49,7 +50,7 @@ from divcolor_gui.core.vocabulary import (
     STAGE_ORDER,
 )
 
-from .config import NOT_GIVEN, TrainConfig, TrainingError, resume_path
+from .config import NOT_GIVEN, TrainConfig, TrainingError
 from .data import PhotoFolder, folder_name, scan_folder, stream_folder, summarize_skips
 from .distributed import SINGLE, Ranks, broadcast, step_forward
 from .imagenet import ImageNetWeightsError, load_imagenet_weights

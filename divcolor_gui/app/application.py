@@ -8,12 +8,10 @@ import sys
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from divcolor_gui.core.resources import resource_path
+from divcolor_gui.core.resources import APP_NAME, resource_path
 from divcolor_gui.qt_platform import check_xcb
 
 from .gui_thread_gc import collect_in_gui_thread
-
-APP_NAME = "divcolor"
 
 
 def make_app() -> QApplication:

@@ -29,6 +29,9 @@ class PhotoResult:
     photo: Photo
     compare: np.ndarray  # (h, w, 3) uint8 at preview size: the grey input, or the colour original
     analysis: Analysis | None = None  # None when there is no model
+    # The model that made `analysis`: its latents decode with this one alone, also while
+    # another model, just chosen, analyses the photo again.
+    colorizer: Colorizer | None = None
     thumbs: list[np.ndarray] = field(default_factory=list)  # per component, heaviest first
     preview: np.ndarray | None = None  # (h, w, 3) the heaviest component at preview size
     field: torch.Tensor | None = None  # (2, 64, 64) ab/128 of that preview
@@ -87,6 +90,7 @@ def open_photo_job(
         photo=photo,
         compare=compare_image(photo, a.preview_L(preview_side)),
         analysis=a,
+        colorizer=colorizer,
         thumbs=thumbs,
         preview=preview,
         field=fields[0],

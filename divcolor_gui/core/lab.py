@@ -91,6 +91,13 @@ def _f(t: torch.Tensor) -> torch.Tensor:
     return torch.where(t > _EPS, t.clamp_min(1e-12) ** (1 / 3), _KAPPA * t + 16 / 116)
 
 
+def mean_chroma_rgb8(rgb8: np.ndarray) -> float:
+    """Mean Lab chroma sqrt(a² + b²) of an (H, W, 3) uint8 image: 0 for grey, about 5-10 for
+    a sepia print. Subsample a big image first: the mean barely moves."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb8)).permute(2, 0, 1).float() / 255
+    return float(rgb_to_lab(t)[1:].norm(dim=0).mean())
+
+
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """(..., 3, H, W) sRGB in [0, 1] -> (..., 3, H, W) Lab (L in [0, 100])."""
     lin = _srgb_to_linear(rgb)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .checkpoint import read_model_dict
 from .output_paths import atomic_path
+from .resources import card_path
 from .vocabulary import (
     FEATURE_LOSS_TEXT,
     MDN_LOSS_TEXT,
@@ -178,7 +179,7 @@ def write_model_card(model_path: Path, requested: dict[str, int] | None = None) 
     """Write `<model>.md` beside the model from the file's meta; returns its path."""
     model_path = Path(model_path)
     meta = read_model_dict(model_path)["meta"] or {}
-    card = model_path.with_suffix(".md")
+    card = card_path(model_path)
     with atomic_path(card) as tmp:  # never a half-written card beside the model
         tmp.write_text(model_card_text(meta, model_path.stem, requested), encoding="utf-8")
     return card

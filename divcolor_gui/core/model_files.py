@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from divcolor_gui.core.resources import MODEL_SUFFIX, user_models_dir
+from divcolor_gui.core.resources import MODEL_SUFFIX, card_path, model_files, resume_path, user_models_dir
 
 # Letters, digits, spaces, dots, dashes and underscores: safe as a file name on every
 # system, and ".resume" is reserved for the sidecar.
@@ -33,17 +33,11 @@ def model_path(name: str) -> Path:
 def family(path: Path) -> list[Path]:
     """The model file and the files that belong to it (existing or not)."""
     path = Path(path)
-    return [path, path.with_suffix(".md"), path.with_name(path.stem + ".resume.pt")]
+    return [path, card_path(path), resume_path(path)]
 
 
 def user_models() -> list[Path]:
-    d = user_models_dir()
-    if not d.is_dir():
-        return []
-    return sorted(
-        (p for p in d.glob(f"*{MODEL_SUFFIX}") if not p.name.endswith(".resume.pt")),
-        key=lambda p: p.stem.lower(),
-    )
+    return sorted(model_files(user_models_dir()), key=lambda p: p.stem.lower())
 
 
 def rename_model(path: Path, new_name: str) -> Path:
@@ -60,7 +54,7 @@ def rename_model(path: Path, new_name: str) -> Path:
     for old, dst in zip(family(path), family(new)):
         if old.exists():
             old.replace(dst)
-    card = new.with_suffix(".md")
+    card = card_path(new)
     if card.exists():
         # The card's title is the model's name; the rest describes the training, unchanged.
         lines = card.read_text(encoding="utf-8").splitlines(keepends=True)

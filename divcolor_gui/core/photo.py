@@ -169,12 +169,11 @@ def small_copy(rgb: np.ndarray, height: int = 256) -> np.ndarray:
 
 def is_colour_rgb8(rgb: np.ndarray, threshold: float = 3.0) -> bool:
     """True when a photo carries real colour: mean chroma (Lab units) above threshold,
-    measured on a small copy. Sepia prints come out around 5-10 and count as colour
-    for display, but training skips them by a stricter test (see trainer.data)."""
+    measured on a small copy. Sepia prints come out around 5-10 and count as colour here
+    (the app shows them as they are beside the colorization); training keeps them too, as
+    it skips only photos under trainer.data.GREY_CHROMA."""
     small = np.array(Image.fromarray(small_copy(rgb, 128)).resize((64, 64), Image.BILINEAR))
-    t = torch.from_numpy(small).permute(2, 0, 1).float() / 255
-    ab = lab.rgb_to_lab(t)[1:]
-    return float(ab.norm(dim=0).mean()) > threshold
+    return lab.mean_chroma_rgb8(small) > threshold
 
 
 def load_photo(path: str | Path, max_pixels: int = MAX_PIXELS, keep_original: bool = True) -> Photo:

@@ -11,6 +11,26 @@ import appdirs
 
 APP_NAME = "divcolor"
 MODEL_SUFFIX = ".pt"
+# Beside a model `<name>.pt`: its card, and while its run can still be resumed, the run's
+# optimizer states (a `.pt` too, but not a model: never listed as one).
+CARD_SUFFIX = ".md"
+RESUME_SUFFIX = ".resume.pt"
+
+
+def card_path(model: Path) -> Path:
+    return Path(model).with_suffix(CARD_SUFFIX)
+
+
+def resume_path(model: Path) -> Path:
+    model = Path(model)
+    return model.with_name(model.stem + RESUME_SUFFIX)
+
+
+def model_files(folder: Path) -> list[Path]:
+    """The model files in a folder, by name; resume files left beside them are not models."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(f"*{MODEL_SUFFIX}") if not p.name.endswith(RESUME_SUFFIX))
 
 
 def resources_root() -> Path:
@@ -57,9 +77,8 @@ def available_models() -> dict[str, Path]:
     """name -> file, bundled first; a user's model of the same name overrides it."""
     found: dict[str, Path] = {}
     for d in (bundled_models_dir(), user_models_dir()):
-        if d.is_dir():
-            for f in sorted(d.glob(f"*{MODEL_SUFFIX}")):
-                found[f.stem] = f
+        for f in model_files(d):
+            found[f.stem] = f
     return found
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from divcolor_gui.core.output_paths import write_json
-from divcolor_gui.core.resources import user_config_dir
+from divcolor_gui.core.resources import DEFAULT_MODEL, user_config_dir
+from divcolor_gui.core.vocabulary import DEVICE_CHOICES
 
 # The packaged defaults; every key a user file may set is listed here.
 DEFAULTS: dict[str, Any] = {
-    "model": "general",  # a model name (see `divcolor models`) or a .pt path
-    "device": "auto",  # auto | cpu | cuda
+    "model": DEFAULT_MODEL,  # a model name (see `divcolor models`) or a .pt path
+    "device": DEVICE_CHOICES[0],  # auto | cpu | cuda
     "recent_files": [],  # most recent first
     "max_recent": 10,
     "last_open_dir": "",
@@ -32,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "device": ("auto", "cpu", "cuda"),
+    "device": DEVICE_CHOICES,
     "export_format": ("png", "jpg", "tif"),
 }
 

@@ -409,6 +409,34 @@ def test_switching_model_analyzes_the_open_photo_again(qtbot, tab, grey_photo_pa
     assert tab.settings["model"] == "second"
 
 
+def test_until_the_new_analysis_the_modes_stay_with_the_model_that_made_them(
+    qtbot, tab, grey_photo_path, home_with_model
+):
+    """A model switch analyses the open photo again; meanwhile anything that re-reads the modes
+    (hints cleared, a solve landing) must decode them with the model whose latents they are."""
+    from divcolor_gui.core.colorizer import Colorizer
+
+    open_photo(qtbot, tab, grey_photo_path)
+    first = tab.colorizer
+    second = Colorizer.load(home_with_model / "models" / "tiny.pt", "cpu")
+    with qtbot.waitSignal(tab.analysis_ready, timeout=WAIT):
+        tab._model_token += 1
+        tab._on_model_loaded((tab._model_token, second))  # as the loading worker reports it
+        assert tab.colorizer is second and tab.result.colorizer is first
+        tab._use_modes(None)  # before the new analysis can arrive
+        assert tab.latent_colorizer is first and tab.decoder._colorizer is first
+    assert tab.result.colorizer is second and tab.latent_colorizer is second
+
+
+def test_a_superseded_models_failure_leaves_the_loading_one_alone(qtbot, tab, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: None)
+    tab._model_loading, tab._model_worker = True, object()  # a later model is loading
+    with qtbot.waitSignal(tab.failed, timeout=WAIT) as failed:
+        tab._on_model_failed("broken.pt: not a divcolor model file", "")  # not that worker's
+    assert failed.args == ["Cannot load the model", "broken.pt: not a divcolor model file"]
+    assert tab._model_loading
+
+
 def test_large_exports_show_progress_and_export_all_can_be_cancelled(qtbot, tab, tmp_path, monkeypatch):
     import divcolor_gui.app.colorize.exporter as exporter
 

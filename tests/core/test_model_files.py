@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from divcolor_gui.core.model_files import family, name_problem, rename_model
-from divcolor_gui.core.resources import user_models_dir
+from divcolor_gui.core.model_files import family, name_problem, rename_model, user_models
+from divcolor_gui.core.resources import available_models, user_models_dir
 
 
 def test_model_names_and_files(home):
@@ -22,3 +22,16 @@ def test_model_names_and_files(home):
     new = rename_model(d / "a.pt", "c")
     assert [p.name for p in family(new) if p.exists()] == ["c.pt", "c.md", "c.resume.pt"]
     assert (d / "c.md").read_text() == "# c\nbody\n"
+
+
+def test_a_resume_file_is_not_a_model(home):
+    """A run leaves `<name>.resume.pt` beside its model: no picker or `divcolor models` may
+    offer it, since it holds optimizer states, not a model (loading it fails)."""
+    d = user_models_dir()
+    d.mkdir(parents=True)
+    for p in family(d / "mine.pt"):
+        p.write_text("")
+    (d / "other.resume.pt").write_text("")  # a run stopped before its first save of the model
+    assert [p.name for p in user_models()] == ["mine.pt"]
+    mine = {name: path for name, path in available_models().items() if path.parent == d}
+    assert mine == {"mine": d / "mine.pt"}

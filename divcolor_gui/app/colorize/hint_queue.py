@@ -1,8 +1,8 @@
 """Solving the colour hints live: every edit of the hints asks for a solve, of which only the
 latest waiting one runs (decode_queue.LatestOnlyQueue, the live decoder's pattern), off the
-GUI thread. The photo's HintSolver (about 1-2 s to set up: the decoder linearised around the
-component means, core/hints.py) is made in that worker the first time it is needed, once per
-opened photo; every solve after it is tens of milliseconds.
+GUI thread. The photo's HintSolver (under a second to set up on 2 CPU cores: the decoder
+linearised around the component means, core/hints.py) is made in that worker the first time it
+is needed, once per opened photo; every solve after it takes milliseconds (`divcolor bench`).
 
 While hints exist the latent tools work from the hinted modes: `hinted_analysis` puts their
 latents where the analysis keeps its component means, and `HintedColorizer` adds the hints'

@@ -116,11 +116,6 @@ class HintTool(QObject):
         if size is None:
             self.set_active(False)
 
-    def set_hints(self, hints: list[Hint], text: str = "Set hints") -> None:
-        """Replace the hints as one undoable edit."""
-        if list(hints) != self.hints:
-            self.stack.push(_SetHints(self, self.hints, hints, text))
-
     def clear(self) -> None:
         if self.hints:
             self.stack.push(_SetHints(self, self.hints, [], "Clear hints"))
@@ -176,11 +171,6 @@ class HintTool(QObject):
             if d <= best_d:
                 best, best_d = i, d
         return best
-
-    def viewport_pos(self, i: int) -> QPointF:
-        """Where hint i is drawn, in viewport pixels (for tests and scripted clicks)."""
-        h = self.hints[i]
-        return self.view.from_photo(QPointF(h.x + 0.5, h.y + 0.5))
 
     # ------------------------------------------------------------------ editing
     def _ask_color(self, x: float, y: float, current: str | None) -> str | None:

@@ -99,6 +99,10 @@ class ColorizeTab(QWidget):
         # The photo being opened or analyzed now: a model that finishes loading meanwhile
         # must analyze it again, or its answer would come from the previous model.
         self._inflight: Photo | str | Path | None = None
+        # The latest photo and model jobs: a failure of an earlier one, superseded, is still
+        # reported but leaves the state of the latest alone.
+        self._photo_worker: Worker | None = None
+        self._model_worker: Worker | None = None
         self.last_decode_s = 0.0
         self._setup_done = False
         self._pending_open: Photo | str | Path | None = None  # asked for before finish_setup
@@ -297,6 +301,7 @@ class ColorizeTab(QWidget):
         worker = Worker(_load_colorizer, path, self.device_picker.device(), self._model_token)
         worker.finished.connect(self._on_model_loaded)
         worker.failed.connect(self._on_model_failed)
+        self._model_worker = worker
         self.runner.start(worker)
 
     @Slot(object)
@@ -316,6 +321,9 @@ class ColorizeTab(QWidget):
 
     @Slot(str, str)
     def _on_model_failed(self, message: str, _trace: str) -> None:
+        if self.sender() is not self._model_worker:  # a model given up for the one loading now
+            self._fail("Cannot load the model", message)
+            return
         self._model_loading = False
         name = self.model_picker.currentText()
         self.status_changed.emit("model", f"model: {self.colorizer.name if self.colorizer else 'none'}")
@@ -359,6 +367,7 @@ class ColorizeTab(QWidget):
         )
         worker.finished.connect(self._on_photo_ready)
         worker.failed.connect(self._on_photo_failed)
+        self._photo_worker = worker
         self.runner.start(worker)
 
     def preview_side(self) -> int:
@@ -408,7 +417,7 @@ class ColorizeTab(QWidget):
         self._use_modes(None)
         self.z, self.field, self.preview_rgb = self.space.mean(0), r.field, r.preview
         self.preview.view.set_image(r.preview, photo_width=r.photo.size[0], fit=new_photo)
-        self.solver.set_target(self.colorizer, a, self.settings["thumb_side"], self.preview_side())
+        self.solver.set_target(r.colorizer, a, self.settings["thumb_side"], self.preview_side())
         note = ""
         # A new photo brings the hints saved beside it; the same photo, analysed again (another
         # model), keeps its hints, unless it was first shown with no model to hint with (a photo
@@ -433,7 +442,8 @@ class ColorizeTab(QWidget):
 
     @Slot(str, str)
     def _on_photo_failed(self, message: str, _trace: str) -> None:
-        self._inflight = None
+        if self.sender() is self._photo_worker:  # not an earlier photo's, given up for this one
+            self._inflight = None
         self._fail("Cannot open the photo", message)
 
     # ------------------------------------------------------------------ exploring
@@ -498,16 +508,16 @@ class ColorizeTab(QWidget):
         latents take the means' place (A<->B, blend, coordinates, "More like this", export
         of the top modes), and everything decoded from them gets the hints' local correction
         (hint_queue.py), so what they show meets the hints as the thumbnails do."""
-        a = self.result.analysis
+        a, colorizer = self.result.analysis, self.result.colorizer
         self.solved = solved
         if solved is None:
-            self.latents, self.latent_colorizer, thumbs, starts = a, self.colorizer, self.result.thumbs, None
+            self.latents, self.latent_colorizer, thumbs, starts = a, colorizer, self.result.thumbs, None
         else:
             self.latents = hinted_analysis(a, solved.modes)
-            self.latent_colorizer = HintedColorizer(self.colorizer, solved.correct)
+            self.latent_colorizer = HintedColorizer(colorizer, solved.correct)
             thumbs, starts = solved.thumbs, [m.component for m in solved.modes]
         m = self.latents
-        self.space = LatentSpace(m.means.numpy(), m.weights, self.colorizer.mdn.cfg.variance**0.5)
+        self.space = LatentSpace(m.means.numpy(), m.weights, colorizer.mdn.cfg.variance**0.5)
         self.decoder.set_target(self.latent_colorizer, m, self.preview_side())
         self.component = max(0, min(self.component, self.space.k - 1))
         self.sample_latents = None

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..images import to_pixmap
-from ..worker import Worker, start_worker
+from ..tasks import TaskRunner
+from ..worker import Worker
 
 if TYPE_CHECKING:
     from trainer.app_jobs import FolderSurvey
@@ -50,6 +51,7 @@ class FolderSummary(QWidget):
         self._training_shape = training_shape
         self._worker: Worker | None = None
         self._thread: QThread | None = None
+        self.runner = TaskRunner(self)  # the thread has no Qt parent (tasks.py says why)
         self._full = False
         self._controls_on = True
         self.last_survey: FolderSurvey | None = None
@@ -161,7 +163,7 @@ class FolderSummary(QWidget):
         self.progress.setFormat("looking…")
         self.progress.show()
         self.summary.setText("Looking at the photos…")
-        self._thread = start_worker(worker, self)
+        self._thread = self.runner.start(worker)
         self._thread.finished.connect(self._on_thread_finished)
         self._update_buttons()
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from divcolor_gui.core.model_files import delete_model, rename_model, user_models
-from divcolor_gui.core.resources import user_models_dir
+from divcolor_gui.core.resources import card_path, resume_path, user_models_dir
 
 from ..widgets import confirm
 
@@ -31,14 +31,14 @@ def _describe(path: Path) -> tuple[str, str]:
     st = path.stat()
     when = _dt.datetime.fromtimestamp(st.st_mtime).strftime("%Y-%m-%d %H:%M")
     line = f"{path.stem}    {st.st_size / 1e6:.1f} MB · {when}"
-    card = path.with_suffix(".md")
+    card = card_path(path)
     tip = str(path)
     if card.is_file():
         text = card.read_text(encoding="utf-8", errors="replace")
         tip = text
         if "stopped early" in text:
             line += " · stopped early"
-    elif path.with_name(path.stem + ".resume.pt").exists():
+    elif resume_path(path).exists():
         line += " · in progress"
     return line, tip
 

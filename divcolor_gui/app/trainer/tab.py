@@ -34,8 +34,9 @@ from PySide6.QtWidgets import (
 from divcolor_gui.core.model_files import delete_model, family, model_path
 from divcolor_gui.core.vocabulary import STAGE_TITLES, format_clock, stage_title
 
+from ..tasks import TaskRunner
 from ..widgets import confirm
-from ..worker import Worker, start_worker
+from ..worker import Worker
 from .folder_summary import FolderSummary
 from .model_list import ModelList
 from .plots import LossPlots
@@ -71,6 +72,7 @@ class TrainerTab(QWidget):
         super().__init__(parent)
         self._worker: Worker | None = None
         self._thread: QThread | None = None
+        self.runner = TaskRunner(self)  # the thread has no Qt parent (tasks.py says why)
         self._cfg: TrainConfig | None = None
         self._t0 = 0.0
         self._announced = False  # model_saved sent for this run's file
@@ -355,7 +357,7 @@ class TrainerTab(QWidget):
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
         self._worker = worker
-        self._thread = start_worker(worker, self)
+        self._thread = self.runner.start(worker)
         self._thread.finished.connect(self._on_thread_finished)
         self.settings.set_running(True)
         self.folder_summary.set_controls_enabled(False)

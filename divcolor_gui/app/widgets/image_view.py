@@ -83,9 +83,6 @@ class ImageView(QGraphicsView):
         self._comparing = on and not self._compare.isNull()
         self._item.setPixmap(self._compare if self._comparing else self._main)
 
-    def is_comparing(self) -> bool:
-        return self._comparing
-
     def shown_pixmap(self) -> QPixmap:
         return self._item.pixmap()
 

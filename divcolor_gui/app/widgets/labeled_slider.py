@@ -41,11 +41,6 @@ class LabeledSlider(QWidget):
         self.set_value(value)
         self.slider.valueChanged.connect(self._moved)
 
-    def set_range(self, lo: float, hi: float) -> None:
-        v = self.value()
-        self._lo, self._hi = lo, hi
-        self.set_value(v)
-
     def value(self) -> float:
         return self._lo + (self._hi - self._lo) * self.slider.value() / STEPS
 
