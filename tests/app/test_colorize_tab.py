@@ -360,6 +360,7 @@ def test_a_corrupt_file_is_reported_and_the_app_goes_on(
     assert len(boxes) == 1
     title, text = boxes[0]
     assert title == "Cannot open the photo" and "broken.jpg" in text and "\n" not in text
+    assert tab._inflight is None  # its own failure: nothing is being opened any more
     assert tab.photo.path == grey_photo_path and np.array_equal(shown(tab), before)
     open_photo(qtbot, tab, grey_photo_path)  # still works
 
@@ -426,6 +427,18 @@ def test_until_the_new_analysis_the_modes_stay_with_the_model_that_made_them(
         tab._use_modes(None)  # before the new analysis can arrive
         assert tab.latent_colorizer is first and tab.decoder._colorizer is first
     assert tab.result.colorizer is second and tab.latent_colorizer is second
+
+
+def test_a_model_that_fails_to_load_is_reported_and_loading_ends(qtbot, tab, home_with_model, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: None)
+    (home_with_model / "models" / "broken.pt").write_bytes(b"not a model")
+    tab.refresh_models()
+    i = tab.model_picker.findText("broken (yours)")
+    with qtbot.waitSignal(tab.failed, timeout=WAIT) as failed:
+        tab.model_picker.setCurrentIndex(i)
+        tab.model_picker.activated.emit(i)
+    assert failed.args[0] == "Cannot load the model" and failed.args[1].startswith("broken (yours): ")
+    assert not tab._model_loading and tab.colorizer is not None  # the previous model stays
 
 
 def test_a_superseded_models_failure_leaves_the_loading_one_alone(qtbot, tab, monkeypatch):
