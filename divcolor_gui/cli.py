@@ -369,6 +369,17 @@ def _train_config(args):
     )  # fmt: skip
 
 
+def _stop_on_sigterm() -> None:
+    """`kill`, or a job scheduler ending the run, stops training as Ctrl-C does: after a
+    step, with the last finished epoch kept, the run's lock released and a line saying so."""
+    import signal
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _cmd_train(args) -> int:
     import dataclasses
 
@@ -382,6 +393,7 @@ def _cmd_train(args) -> int:
 
     ranks = distributed.ranks_from_env()  # one process of one, unless started by torchrun
     fail = _fail if ranks.is_main else lambda msg: _fail(f"rank {ranks.rank}: {msg}")
+    _stop_on_sigterm()
     try:
         cfg, notes = plan_run(_train_config(args))
         device = distributed.start(ranks, resolve_device(cfg.device))
@@ -397,10 +409,12 @@ def _cmd_train(args) -> int:
             out = stop.value
     except KeyboardInterrupt:
         if ranks.is_main:
-            print(
-                f"\nstopped; {args.out} holds the last finished epoch (continue with --resume)",
-                file=sys.stderr,
+            kept = (
+                f"{args.out} holds the last finished epoch (continue with --resume)"
+                if Path(args.out).exists()
+                else f"no epoch had finished, so nothing was saved to {args.out}"
             )
+            print(f"\nstopped; {kept}", file=sys.stderr)
         return 130
     except (TrainingError, ModelFileError, FileNotFoundError, ValueError, FloatingPointError) as e:
         return fail(str(e))

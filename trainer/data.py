@@ -207,6 +207,7 @@ def _fingerprint(files: list[Path]) -> str:
 
 
 ROWS = "images.tmp.npy"  # one row per candidate, filled in by every process of a scan
+FINAL_TMP = "images.final.tmp.npy"  # the usable rows, until renamed to images.npy
 PLAN = "plan.json"  # process 0's decision and candidate list, for the others
 
 
@@ -287,6 +288,10 @@ def scan_folder(
             reasons = yield from _scan_share(root, cache_dir, rels, size, share, len(other))
         except Exception as e:
             failure = e
+        except BaseException:  # Ctrl-C, or the caller closed the scan: no half-built cache left
+            if n_proc == 1:  # a shared scan's files are the other processes' too
+                _drop_partial_cache(cache_dir)
+            raise
     sync()  # 2: every share is in the rows file, and its reasons in its part file
     if rank == 0:
         try:
@@ -295,6 +300,10 @@ def scan_folder(
                 _finish_cache(cache_dir, rels, all_reasons, skipped, fp, size)
         except Exception as e:
             failure = e
+        except BaseException:
+            if n_proc == 1:
+                _drop_partial_cache(cache_dir)
+            raise
         finally:
             for p in stale:
                 p.unlink(missing_ok=True)
@@ -311,6 +320,13 @@ def scan_folder(
 
 def _no_barrier() -> None:
     pass
+
+
+def _drop_partial_cache(cache_dir: Path) -> None:
+    """A scan stopped midway: its rows files are hundreds of MB that only a later scan of the
+    same folder would remove."""
+    for name in (ROWS, FINAL_TMP):
+        (cache_dir / name).unlink(missing_ok=True)
 
 
 def _part_path(cache_dir: Path, rank: int) -> Path:
@@ -434,7 +450,7 @@ def _finish_cache(
     files, skipped = _tally(rels, reasons, skipped)
     keep = np.array([j for j, why in enumerate(reasons) if why is None], dtype=np.int64)
     full = np.load(cache_dir / ROWS, mmap_mode="r")
-    final_tmp = cache_dir / "images.final.tmp.npy"
+    final_tmp = cache_dir / FINAL_TMP
     out = np.lib.format.open_memmap(final_tmp, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3))
     for i in range(0, len(keep), 4096):
         out[i : i + 4096] = full[keep[i : i + 4096]]

@@ -26,10 +26,11 @@ HINT_COUNTS = (0, 1, 2, 5, 10)
 
 def _photo(rgb8: np.ndarray) -> tuple[Photo, torch.Tensor]:
     """A cached (S, S, 3) uint8 copy -> a Photo and its true (2, 64, 64) ab/128 field."""
-    rgb = torch.from_numpy(np.ascontiguousarray(rgb8)).permute(2, 0, 1).float() / 255
+    rgb8 = np.array(rgb8)  # a writable copy: the cache's rows are read-only memory maps
+    rgb = torch.from_numpy(rgb8).permute(2, 0, 1).float() / 255
     labs = lab.rgb_to_lab(rgb)
     field = torch.nn.functional.interpolate(labs[None, 1:], size=(64, 64), mode="area")[0] / lab.AB_SCALE
-    return Photo(None, labs[0], np.ascontiguousarray(rgb8), True, "RGB"), field
+    return Photo(None, labs[0], rgb8, True, "RGB"), field
 
 
 def oracle_hints(rgb8: np.ndarray, n: int, rng: np.random.Generator):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,11 @@ def read_model_dict(path: str | Path, device: torch.device | str = "cpu") -> dic
     if path.stat().st_size == 0:  # torch says only "()" of it
         raise ModelFileError(f"{name}: the file is empty (a copy or download that did not finish?)")
     try:
-        obj = torch.load(path, map_location=device, weights_only=True)
+        # A foreign pickle makes torch warn about its protocol before refusing it: the
+        # refusal below is the one line the user sees.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location=device, weights_only=True)
     except (zipfile.BadZipFile, EOFError) as e:
         raise ModelFileError(f"{name}: the file is truncated or corrupt ({e})") from None
     except (PermissionError, IsADirectoryError) as e:

@@ -138,7 +138,7 @@ def check_hints(hints: list[Hint], width: int, height: int) -> None:
     """HintError naming the first hint outside a width x height photo."""
     for i, h in enumerate(hints, 1):
         if not (0 <= h.x < width and 0 <= h.y < height):
-            raise HintError(f"hint {i} {h}: outside the {width}x{height} photo")
+            raise HintError(f"hint {i} ({h.x:g}, {h.y:g}, {h.color}): outside the {width}x{height} photo")
 
 
 # ----------------------------------------------------------------------------- geometry

@@ -94,7 +94,7 @@ def _f(t: torch.Tensor) -> torch.Tensor:
 def mean_chroma_rgb8(rgb8: np.ndarray) -> float:
     """Mean Lab chroma sqrt(a² + b²) of an (H, W, 3) uint8 image: 0 for grey, about 5-10 for
     a sepia print. Subsample a big image first: the mean barely moves."""
-    t = torch.from_numpy(np.ascontiguousarray(rgb8)).permute(2, 0, 1).float() / 255
+    t = torch.from_numpy(np.array(rgb8)).permute(2, 0, 1).float() / 255  # a copy: rgb8 may be read-only
     return float(rgb_to_lab(t)[1:].norm(dim=0).mean())
 
 

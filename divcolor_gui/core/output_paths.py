@@ -88,6 +88,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finds those a killed process left."""
     path = Path(path)
     try:
+        # The checks above pass a folder that can be made; it is made once there is a file for it.
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as e:  # no such folder, not writable: said of the user's file
         e.filename = str(path)

@@ -142,6 +142,8 @@ def read_rgb8(
         raise
     except UnidentifiedImageError:
         raise PhotoError(f"{path}: not an image file, or a format this program cannot read") from None
+    except PermissionError:
+        raise PhotoError(f"{path}: permission denied (this user cannot read the file)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise PhotoError(f"{path}: the file is damaged or truncated ({e})") from e
     except MemoryError:

@@ -71,11 +71,18 @@ def test_an_os_error_while_writing_names_the_users_file_not_the_temporary(tmp_pa
     assert os_error_line(err.value) == f"{out}: No space left on device"
 
 
-def test_a_missing_folder_is_said_of_the_users_file(tmp_path):
-    out = tmp_path / "gone" / "result.png"
-    with pytest.raises(FileNotFoundError) as err, atomic_path(out):
+def test_a_missing_folder_is_made_and_one_that_cannot_be_is_said_of_the_users_file(tmp_path):
+    """check_output_file accepts a folder that can be made (`eval --json new/x.json`): the
+    write makes it, rather than failing after the minutes of work before it."""
+    out = tmp_path / "new" / "sub" / "result.json"
+    with atomic_path(out) as tmp:
+        tmp.write_text("{}")
+    assert out.read_text() == "{}"
+    (tmp_path / "a file").write_text("")
+    bad = tmp_path / "a file" / "result.png"
+    with pytest.raises(OSError) as err, atomic_path(bad):
         pass
-    assert os_error_line(err.value).startswith(f"{out}: ")
+    assert os_error_line(err.value).startswith(f"{bad}: ")
 
 
 def test_an_export_that_fails_keeps_the_file_it_would_replace(tmp_path, monkeypatch):

@@ -215,3 +215,16 @@ def test_near_grey_photo_is_not_colour(photo_factory):
     grey = photo_factory(40, 40, seed=4, grey=True)
     assert photo_from_rgb8(grey).is_colour is False
     assert photo_from_rgb8(photo_factory(40, 40, seed=4)).is_colour is True
+
+
+def test_an_unreadable_file_says_so_not_that_it_is_damaged(tmp_path, colour, monkeypatch):
+    path = tmp_path / "locked.png"
+    Image.fromarray(colour).save(path)
+
+    def refuse(*_a, **_k):  # as for a file of another user's, mode 600 (tests may run as root)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(PhotoError) as err:
+        load_photo(path)
+    assert "permission denied" in _one_line(err, "locked.png")

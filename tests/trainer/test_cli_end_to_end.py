@@ -161,3 +161,33 @@ def test_train_and_colorize_with_qt_blocked(photo_folder, tmp_path, subprocess_e
     assert r.returncode == 0, r.stdout + r.stderr
     assert "NO-QT PIPELINE OK" in r.stdout
     assert model.is_file() and (out / "q_mode2.png").is_file()
+
+
+def test_a_terminated_training_stops_as_ctrl_c_does(photo_folder, tmp_path, subprocess_env):
+    """`kill` (SIGTERM) mid-run: the run stops after a step, says what it kept, releases its
+    lock, and the kept epoch loads and resumes."""
+    import signal
+
+    from trainer.output_lock import lock_path
+
+    out = tmp_path / "t.pt"
+    cmd = [sys.executable, "-m", "divcolor_gui", "train", "--data", str(photo_folder.root),
+           "--out", str(out), "--preset", "tiny", "--batch-size", "8", "--epochs", "400,400,400"]  # fmt: skip
+    p = subprocess.Popen(cmd, cwd=REPO, env=subprocess_env, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "epoch 3/400" not in seen:  # epochs 1 and 2 saved
+        chunk = p.stderr.read(64)
+        assert chunk, f"training ended early: {seen[-500:]}"
+        seen += chunk
+    p.send_signal(signal.SIGTERM)
+    rest = p.communicate(timeout=120)[1]
+    assert p.returncode == 130, rest[-500:]
+    assert (
+        rest.strip().splitlines()[-1]
+        == f"stopped; {out} holds the last finished epoch (continue with --resume)"
+    )
+    assert out.is_file() and not lock_path(out).exists()
+    r = divcolor(
+        ["train", "--data", photo_folder.root, "--out", out, "--resume", "--epochs", "3,1,1"], subprocess_env
+    )
+    assert r.returncode == 0, r.stderr[-500:]
