@@ -15,7 +15,7 @@ from divcolor_gui.core.colorizer import Colorizer
 from divcolor_gui.core.vocabulary import SCORED_MODES
 
 from .compare import LoadedMethod
-from .data import model_val_fraction, scan_folder, trained_on
+from .data import model_val_fraction, scan_folder, summarize_skips, trained_on
 from .loop import StageData
 from .methods import METHODS
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
@@ -83,7 +83,8 @@ def evaluate(
     # A ratio of the set's means, not a mean of per-photo ratios: a photo whose modes hardly
     # differ would otherwise weigh as much as one whose modes differ a lot.
     result["tint_share"] = result["tint_var"] / max(result["var"], 1e-12)
-    result.update(n_images=n, split=split, k=k, model=colorizer.name, data=str(Path(data_dir).resolve()))
+    result.update(n_images=n, split=split, k=k, model=colorizer.name, data=str(Path(data_dir).resolve()),
+                  skipped=summarize_skips(data.skipped))  # fmt: skip
     return result
 
 
@@ -93,6 +94,11 @@ def format_report(r: dict, paper_key: str | None = None) -> str:
     p_var = f"{p3['var']:.1e}" if p3 else "-"
     lines = [
         f"{r['model']} on {r['data']} ({r['split']} split, {r['n_images']} images, ab/128 at 64x64)",
+        *(
+            [f"  files not used: {r['skipped']}"]
+            if r.get("skipped", "nothing skipped") != "nothing skipped"
+            else []
+        ),
         f"{'metric':<34}{'ours':>10}{'paper':>10}",
         f"{'VAE MAE, all pixels (T1)':<34}{r['vae_mae']:>10.4f}{_p(PAPER_TABLE1, paper_key):>10}",
         f"{'VAE MAE, centre 8x8 grid (T1)':<34}{r['vae_mae_grid']:>10.4f}{'':>10}",

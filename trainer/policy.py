@@ -147,6 +147,10 @@ def plan_run(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
         except ModelFileError as e:
             raise TrainingError(str(e)) from None
         cfg, notes = settings_for_resume(cfg, meta)
+        from .run import resume_file_problem  # here: trainer.run imports this module
+
+        if problem := resume_file_problem(Path(cfg.out)):
+            notes.append(problem)
     elif cfg.features_from:
         try:
             info = base_model_info(cfg.features_from)

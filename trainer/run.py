@@ -101,6 +101,11 @@ def _train(cfg: TrainConfig, method: Method, out: Path, ranks: Ranks):
     grey_size = _grey_size(cfg, method, bundle)
     data = yield from _open_data(cfg, max(64, grey_size), ranks)
     train_idx, val_idx = data.split(cfg.val_fraction)
+    if len(train_idx) < 2 and len(data.files) >= 3:  # enough for 2 to train on and 1 to hold out
+        raise TrainingError(
+            f"--val-fraction {cfg.val_fraction:g} holds out {len(val_idx)} of the {len(data.files)} usable "
+            f"photos, leaving {len(train_idx)} to train on: hold out a smaller share"
+        )
     if len(train_idx) < 2:
         raise TrainingError(
             f"{cfg.data}: only {len(data.files)} usable colour photos ({summarize_skips(data.skipped)}); need more to train"
@@ -389,6 +394,15 @@ def read_resume_states(path: Path, device) -> dict:
     """The optimizer states of a resumable run, {} where there are none or they are unreadable
     (the run then continues with fresh optimizers). Same safety rules as a model file."""
     return _read_resume(path, device).get("states", {})
+
+
+def resume_file_problem(out: Path) -> str | None:
+    """One line when `out`'s resume file is there but cannot be used (cut short, damaged, or
+    not a resume file): the run then goes on from the model with fresh optimizers."""
+    path = resume_path(out)
+    if not path.is_file() or _read_resume(path, "cpu"):
+        return None
+    return f"optimizer states: {path.name} cannot be read (damaged?), so the optimizers start afresh"
 
 
 def _read_resume(path: Path, device) -> dict:

@@ -111,6 +111,9 @@ def test_eval_writes_the_papers_metrics(trained_model, tmp_path, subprocess_env)
     assert res["vae_mae"] < 1 and res["eob"] < 1  # ab/128: errors are fractions
     assert res["split"] == "val" and res["n_images"] >= 1  # the folder it was trained on: its val split
     assert "VAE MAE" in r.stdout
+    # the folder's unreadable and greyscale files are said, not silently dropped
+    assert "greyscale" in res["skipped"] and "unreadable" in res["skipped"]
+    assert f"files not used: {res['skipped']}" in r.stdout
 
 
 def test_train_into_an_existing_model_fails_with_exit_2(trained_model, subprocess_env):

@@ -465,3 +465,20 @@ def test_the_vae_linear_path_reaches_the_run_and_a_baseline_is_refused_it(photo_
     )
     assert rc != 0 and "--vae-linear-path is the plain VAE's: cvae" in err and "Traceback" not in err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_damaged_resume_file_is_said_when_resuming(trained_model, tmp_path):
+    """A resume file cut short (a full disk, a copy that did not finish) cannot give back the
+    optimizers: the run goes on without them, and says so instead of saying nothing."""
+    from trainer.policy import plan_run
+
+    out = tmp_path / "m.pt"
+    shutil.copy(trained_model.path, out)
+    cfg = TrainConfig(data=trained_model.folder.root, out=out, resume=True)
+    resume_path(out).write_bytes(b"cut short")
+    assert (
+        "optimizer states: m.resume.pt cannot be read (damaged?), so the optimizers start afresh"
+        in plan_run(cfg)[1]
+    )
+    resume_path(out).unlink()  # none at all: a finished run's usual state, nothing to say
+    assert not any("optimizer states" in line for line in plan_run(cfg)[1])

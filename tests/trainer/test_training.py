@@ -436,6 +436,14 @@ def test_too_few_photos(tmp_path, photo_factory, divcolor_home, monkeypatch):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_a_holdout_that_leaves_nothing_to_train_on_says_so(photo_folder, tmp_path):
+    cfg = TrainConfig(
+        data=photo_folder.root, out=tmp_path / "x.pt", preset="tiny", device="cpu", val_fraction=0.99
+    )
+    with pytest.raises(TrainingError, match=r"--val-fraction 0.99 holds out .*hold out a smaller share"):
+        list(run_training(cfg))
+
+
 def test_unknown_preset_and_stage(photo_folder, tmp_path):
     with pytest.raises(TrainingError, match="preset"):
         next(run_training(_cfg(photo_folder, tmp_path / "p.pt", preset="huge")))
