@@ -369,15 +369,21 @@ def _train_config(args):
     )  # fmt: skip
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_sigterm():
     """`kill`, or a job scheduler ending the run, stops training as Ctrl-C does: after a
-    step, with the last finished epoch kept, the run's lock released and a line saying so."""
+    step, with the last finished epoch kept, the run's lock released and a line saying so.
+    Returns what undoes it (the handler before), for a process that goes on afterwards."""
     import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only there can it be set
+        return lambda: None
 
     def interrupt(_signum, _frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    before = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, before)
 
 
 def _cmd_train(args) -> int:
@@ -393,7 +399,7 @@ def _cmd_train(args) -> int:
 
     ranks = distributed.ranks_from_env()  # one process of one, unless started by torchrun
     fail = _fail if ranks.is_main else lambda msg: _fail(f"rank {ranks.rank}: {msg}")
-    _stop_on_sigterm()
+    restore_sigterm = _stop_on_sigterm()
     try:
         cfg, notes = plan_run(_train_config(args))
         device = distributed.start(ranks, resolve_device(cfg.device))
@@ -428,6 +434,7 @@ def _cmd_train(args) -> int:
         gen = None
         gc.collect()
         distributed.stop()
+        restore_sigterm()
     if ranks.is_main:
         print(f"saved {out}", file=sys.stderr)
     return 0
