@@ -176,8 +176,8 @@ def test_sample_only_is_single_process_and_leaves_the_cache_alone(folder, single
 
 
 def test_a_scan_stopped_midway_leaves_no_half_built_cache(folder, tmp_path):
-    """Ctrl-C, or a cancelled scan in the Trainer tab, closes the scan: its rows file (a
-    hundred MB for every 1,000 photos at 128 px) goes with it."""
+    """Ctrl-C, or a cancelled scan in the Trainer tab, closes the scan: its rows file (about
+    50 MB for every 1,000 photos at 128 px) goes with it."""
     cache = tmp_path / "c"
     gen = scan_folder(folder, size=SIZE, cache_dir=cache)
     while not (cache / data_mod.ROWS).exists():
