@@ -31,6 +31,7 @@ def evaluate(
     max_images: int | None = None,
 ):
     """Generator (yields progress tuples (done, total)); returns a dict of metrics."""
+    k = min(k, colorizer.mdn.cfg.n_components)  # an MDN of fewer components is scored on all
     data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
     meta = colorizer.bundle.meta
     same_folder = trained_on(meta, data_dir)

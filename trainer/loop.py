@@ -127,8 +127,9 @@ class StageData:
 
 
 def cosine_lr(base: float, epoch: int, epochs: int, floor: float = 0.1) -> float:
-    """Per-epoch cosine decay to floor*base; a function of the epoch alone, so a
-    resumed run continues on the same schedule."""
+    """Per-epoch cosine decay towards floor*base, which t = epoch / epochs reaches one epoch
+    past the last (8 epochs end at 0.13 x base); a function of the epoch alone, so a resumed
+    run continues on the same schedule."""
     t = epoch / max(1, epochs)
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 

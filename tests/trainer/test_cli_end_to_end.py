@@ -194,3 +194,15 @@ def test_a_terminated_training_stops_as_ctrl_c_does(photo_folder, tmp_path, subp
         ["train", "--data", photo_folder.root, "--out", out, "--resume", "--epochs", "3,1,1"], subprocess_env
     )
     assert r.returncode == 0, r.stderr[-500:]
+
+
+def test_eval_scores_all_the_modes_of_a_model_with_fewer_than_k(trained_model, run_to_end):
+    """An MDN with fewer components than the k scored (a preset changed by hand) is scored
+    on all of them, rather than failing in a reshape."""
+    from divcolor_gui.core.colorizer import Colorizer
+    from trainer.evaluate import evaluate
+
+    colorizer = Colorizer.load(trained_model.path, "cpu")
+    K = colorizer.mdn.cfg.n_components
+    _, result = run_to_end(evaluate(colorizer, trained_model.folder.root, k=K + 3, max_images=12))
+    assert result["k"] == K and math.isfinite(result["eob"])

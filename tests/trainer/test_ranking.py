@@ -42,6 +42,8 @@ def test_error_of_best_is_scored_over_the_heaviest_five():
     assert top_error_of_best(W, b, H, err) == pytest.approx(0.05)  # not .01: component 0 is light
     b = b.flip(0)  # now 0 to 4 are the heaviest
     assert top_error_of_best(W, b, H, err) == pytest.approx(0.01)
+    # An MDN of fewer than five components (a preset changed by hand) is scored on all of them.
+    assert top_error_of_best(W[:3], b[:3], H, err[:, :3]) == pytest.approx(0.01)
 
 
 def test_targets_prefer_the_truths_colourfulness_at_equal_error():
