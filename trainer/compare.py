@@ -257,7 +257,6 @@ def make_figure(
                 canvas.paste(Image.fromarray(rgb), (x0 + c * (T + gap), head + r * (T + gap)))
         x0 += gw + group_gap
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         canvas.save(tmp)
     return out

@@ -118,7 +118,6 @@ def atomic_save(obj, path: str | Path) -> None:
     """torch.save through atomic_path, synced to the disk before the rename: a crash or
     Ctrl-C mid-write leaves the previous file intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()

@@ -154,5 +154,4 @@ class Settings:
     def save(self) -> None:
         if not self.persist:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(self.path, self._user, sort_keys=True)  # never half a settings file
