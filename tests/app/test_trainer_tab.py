@@ -169,9 +169,10 @@ def test_advanced_settings_reach_the_training_config(tab, tmp_path):
     s.lr_spin.setValue(3e-4)
     cfg = s.build_config(tmp_path, tmp_path / "m.pt")
     assert (cfg.loss_weights.mah, cfg.weighting, cfg.mdn_loss, cfg.lr) == (0.5, "raw", "decoded", 3e-4)
-    assert cfg.shift is None and not s.shift_spin.isEnabled()  # no feature network trains
+    # No feature network trains: its epochs and shifts do not apply, from the first look on.
+    assert cfg.shift is None and not s.shift_spin.isEnabled() and not s.epoch_spins["features"].isEnabled()
     s.train_features_check.setChecked(True)
-    assert s.shift_spin.isEnabled()
+    assert s.shift_spin.isEnabled() and s.epoch_spins["features"].isEnabled()
     s.shift_spin.setValue(3)
     assert s.build_config(tmp_path, tmp_path / "m.pt").shift == 3
     s.train_features_check.setChecked(False)
@@ -254,6 +255,7 @@ def test_reuse_base_model_rename_delete(qtbot, home, photos, monkeypatch):
         s.base_combo.setCurrentIndex(s.base_combo.findData(str(base)))
         # The MDN reads the base model's features, so the preset follows the base model.
         assert s.preset_combo.currentData() == "tiny" and not s.preset_combo.isEnabled()
+        assert s.base_hint.text().endswith("trains the VAE and MDN at its size (tiny preset).")
         assert tab.stage_progress.bars["features"].isVisible()
         # Before a run, the Progress panel follows the plan: training the feature network too
         # turns "reused from base" into a stage of its own, and unchecking brings it back.

@@ -124,6 +124,7 @@ class TrainerSettingsPanel(QWidget):
             spin.valueChanged.connect(self._emit_changed)
             self.epoch_spins[stage] = spin
             epochs_row.addWidget(spin)
+        self.epoch_spins["features"].setEnabled(False)  # until the feature network is to be trained
 
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(2, 1024)
@@ -320,7 +321,7 @@ class TrainerSettingsPanel(QWidget):
                 self.preset_combo.setToolTip(
                     f"Follows the base model ({preset}), whose features the MDN reads"
                 )
-                hint = f"Reuses its feature network ({preset} preset), frozen; trains the VAE and MDN."
+                hint = f"Reuses its feature network, frozen; trains the VAE and MDN at its size ({preset} preset)."
         self.base_hint.setText(hint)
         self.base_hint.setVisible(bool(hint))
         self._emit_changed()
