@@ -127,7 +127,7 @@ def test_evaluate_against_hand_computed_metrics(
     assert progress[-1] == (30, 30)
     assert result["n_images"] == 30 and result["split"] == "all"
     _, data = run_to_end(scan_folder(trained_model.folder.root, size=64))
-    x = torch.from_numpy(np.asarray(data.images)).permute(0, 3, 1, 2)
+    x = torch.from_numpy(np.array(data.images)).permute(0, 3, 1, 2)  # a copy: the cache is a read-only map
     grey, ab = lab.rgb_uint8_to_net(x, 64)
     vae, mdn, feats = colorizer.vae, colorizer.mdn, colorizer.features
     mae, eob, var, chroma_top1 = [], [], [], []
