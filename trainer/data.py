@@ -462,9 +462,12 @@ def _finish_cache(
     write_json(cache_dir / "index.json", index, indent=None)  # compact: tens of thousands of names
 
 
+NOTHING_SKIPPED = "nothing skipped"  # summarize_skips of a folder whose every file was used
+
+
 def summarize_skips(skipped: dict[str, list[str]]) -> str:
     if not skipped:
-        return "nothing skipped"
+        return NOTHING_SKIPPED
     c = Counter({k: len(v) for k, v in skipped.items()})
     return ", ".join(f"{n} {reason}" for reason, n in c.most_common())
 

@@ -15,7 +15,7 @@ from divcolor_gui.core.colorizer import Colorizer
 from divcolor_gui.core.vocabulary import SCORED_MODES
 
 from .compare import LoadedMethod
-from .data import model_val_fraction, scan_folder, summarize_skips, trained_on
+from .data import NOTHING_SKIPPED, model_val_fraction, scan_folder, summarize_skips, trained_on
 from .loop import StageData
 from .methods import METHODS
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
@@ -97,7 +97,7 @@ def format_report(r: dict, paper_key: str | None = None) -> str:
         f"{r['model']} on {r['data']} ({r['split']} split, {r['n_images']} images, ab/128 at 64x64)",
         *(
             [f"  files not used: {r['skipped']}"]
-            if r.get("skipped", "nothing skipped") != "nothing skipped"
+            if r.get("skipped", NOTHING_SKIPPED) != NOTHING_SKIPPED
             else []
         ),
         f"{'metric':<34}{'ours':>10}{'paper':>10}",
