@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--hint-photos", type=_whole(1), default=100, help="photos for --hints (about 5 s each on 2 cores)"
     )
+    e.add_argument("--against", metavar="MODEL",
+                   help="also score this model on the same photos, and print the two models' difference photo by "
+                   "photo, with its standard error: whether a gain is more than the photos' spread")  # fmt: skip
     e.add_argument("--probe", action="store_true",
                    help="also the feature read-out: a ridge fit from the grey features to the colour field's "
                    "64 PCA coefficients (training split), scored on the validation split (minutes)")  # fmt: skip
@@ -594,7 +597,7 @@ def _cmd_eval(args) -> int:
     from divcolor_gui.core.device import resolve_device
     from divcolor_gui.core.resources import find_model
     from trainer.data import model_val_fraction
-    from trainer.evaluate import evaluate, format_report
+    from trainer.evaluate import evaluate, format_report, paired_difference
     from trainer.probe import feature_probe, format_probe
 
     try:
@@ -616,7 +619,27 @@ def _cmd_eval(args) -> int:
         except ModelFileError as e:
             hint = " (a feature network alone: divcolor eval --probe)" if "features" in bundle.nets else ""
             raise ModelFileError(f"{e}{hint}") from None
-        result = _drain(evaluate(colorizer, args.data, split=args.split, max_images=args.max_images), "eval")
+        other = Colorizer.load(args.against, device) if args.against else None  # refused before any scoring
+        result = _drain(
+            evaluate(
+                colorizer,
+                args.data,
+                split=args.split,
+                max_images=args.max_images,
+                per_photo=other is not None,
+            ),
+            "eval",
+        )
+        if other is not None:
+            # The same photos: this model's split, by its validation share.
+            mine = {"split": result["split"], "val_fraction": vf, "max_images": args.max_images}
+            theirs = _drain(evaluate(other, args.data, per_photo=True, **mine), "eval")
+            # Two models of one name (a candidate against the bundled one) told apart by file.
+            same = other.name == colorizer.name and other.source is not None
+            result["against"] = {
+                "model": other.source.name if same else other.name,
+                **paired_difference(result.pop("per_photo"), theirs["per_photo"]),
+            }
         if args.probe:
             r = probe()
             result.update(probe_mae=r["probe_mae"], probe_train_mae=r["probe_train_mae"],

@@ -2,12 +2,14 @@
 
 Table 1/2: the VAE's reconstruction (z = the encoder's mean) -> MAE and weighted MAE,
 all pixels and the centre grid. Table 3: the MDN's top-5 means decoded ->
-error-of-best and variance."""
+error-of-best and variance. `--against` scores a second model on the same photos and
+compares the two photo by photo (paired_difference)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from divcolor_gui.core import lab, metrics
@@ -20,6 +22,9 @@ from .loop import StageData
 from .methods import METHODS
 from .paper import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3
 
+# The figures `divcolor eval --against` compares photo by photo.
+PAIRED_METRICS = {"eob": "error-of-best", "top1_mae": "MAE of the heaviest mode"}
+
 
 def evaluate(
     colorizer: Colorizer,
@@ -29,8 +34,12 @@ def evaluate(
     batch_size: int = 128,
     val_fraction: float | None = None,
     max_images: int | None = None,
+    per_photo: bool = False,
 ):
-    """Generator (yields progress tuples (done, total)); returns a dict of metrics."""
+    """Generator (yields progress tuples (done, total)); returns a dict of metrics.
+
+    per_photo also returns each photo's PAIRED_METRICS, with its file, under "per_photo"
+    (for paired_difference)."""
     k = min(k, colorizer.mdn.cfg.n_components)  # an MDN of fewer components is scored on all
     data = yield from scan_folder(data_dir, size=max(64, colorizer.grey_size), max_images=max_images)
     meta = colorizer.bundle.meta
@@ -53,6 +62,7 @@ def evaluate(
     name = "ours-skip" if colorizer.vae.needs_grey else "ours"
     method = LoadedMethod(METHODS[name], colorizer.source or Path("model"), colorizer.bundle)
     sums: dict[str, float] = {}
+    photos: dict[str, list[float]] = {key: [] for key in PAIRED_METRICS}
     n = 0
     with torch.inference_mode():
         for x in data.batches(idx, batch_size, shuffle=False):
@@ -78,6 +88,8 @@ def evaluate(
             }
             for key, v in rows.items():
                 sums[key] = sums.get(key, 0.0) + v.sum().item()
+            for key in photos:
+                photos[key] += rows[key].tolist()
             n += B
             yield (n, len(idx))
     result = {key: v / n for key, v in sums.items()}
@@ -86,7 +98,31 @@ def evaluate(
     result["tint_share"] = result["tint_var"] / max(result["var"], 1e-12)
     result.update(n_images=n, split=split, k=k, model=colorizer.name, data=str(Path(data_dir).resolve()),
                   skipped=summarize_skips(data.skipped))  # fmt: skip
+    if per_photo:  # the batches keep idx's order
+        result["per_photo"] = {"files": [str(data.files[i]) for i in idx], **photos}
     return result
+
+
+def paired_difference(ours: dict, theirs: dict) -> dict:
+    """Two evaluations' "per_photo" records -> for each PAIRED_METRICS key, over the photos
+    both scored: the mean of (ours - theirs), its standard error, and theirs alone. Two
+    models err on many of the same photos, so this tells a real difference from the spread
+    of the photos far more finely than the two means do (docs/method.md, section 9)."""
+    where = {f: i for i, f in enumerate(theirs["files"])}
+    pairs = [(i, where[f]) for i, f in enumerate(ours["files"]) if f in where]
+    if len(pairs) < 2:
+        raise ValueError("the two models scored fewer than 2 photos in common: nothing to pair")
+    a, b = np.array(pairs).T
+    out: dict = {"n_paired": len(pairs)}
+    for key in PAIRED_METRICS:
+        t = np.asarray(theirs[key])[b]
+        d = np.asarray(ours[key])[a] - t
+        out[key] = {
+            "diff": float(d.mean()),
+            "se": float(d.std(ddof=1) / np.sqrt(len(d))),
+            "theirs": float(t.mean()),
+        }
+    return out
 
 
 def format_report(r: dict, paper_key: str | None = None) -> str:
@@ -119,6 +155,13 @@ def format_report(r: dict, paper_key: str | None = None) -> str:
             f"{'feature read-out MAE (val/train)':<34}{r['probe_mae']:>10.4f}  / {r['probe_train_mae']:.4f}",
             f"{'PCA-64 reconstruction MAE':<34}{r['pca_mae']:>10.4f}",
         ]
+    if "against" in r:  # --against
+        other = r["against"]
+        lines.append(f"against {other['model']}, photo by photo ({other['n_paired']} photos; ours - theirs):")
+        for key, label in PAIRED_METRICS.items():
+            d = other[key]
+            lines.append(f"  {label:<32}{d['diff']:>+10.5f} +- {d['se']:.5f}  (theirs {d['theirs']:.4f})")
+        lines.append("  (+- one standard error of the mean difference; two or more: a real difference)")
     lines += [
         "  (tint share: the part of the variance across modes that one ab shift per mode explains;",
         "   near 1 the modes are the same picture under colour filters)",

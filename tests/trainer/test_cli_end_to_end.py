@@ -10,7 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+import torch
 from PIL import Image
+
+from divcolor_gui.core.checkpoint import load_model, save_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,6 +118,34 @@ def test_eval_writes_the_papers_metrics(trained_model, tmp_path, subprocess_env)
     # the folder's unreadable and greyscale files are said, not silently dropped
     assert "greyscale" in res["skipped"] and "unreadable" in res["skipped"]
     assert f"files not used: {res['skipped']}" in r.stdout
+
+
+def test_eval_against_a_second_model_scores_the_same_photos(trained_model, tmp_path, subprocess_env):
+    other = tmp_path / "other.pt"
+    bundle = load_model(trained_model.path)
+    with torch.no_grad():  # another MDN: its means moved
+        for p in bundle.nets["mdn"].parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    save_model(bundle, other)
+    out = tmp_path / "paired.json"
+    args = ["eval", "--data", trained_model.folder.root, "--model", trained_model.path, "--against", other]
+    r = divcolor([*args, "--json", out, "--device", "cpu"], subprocess_env)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    against = res["against"]
+    assert against["n_paired"] == res["n_images"]  # this model's validation photos, every one
+    for key in ("eob", "top1_mae"):  # the same photos: the paired mean is the difference of the means
+        # (up to the float32 sums of the set's means)
+        assert against[key]["diff"] == pytest.approx(res[key] - against[key]["theirs"], abs=1e-6)
+        assert against[key]["diff"] != 0 and against[key]["se"] > 0
+    assert "per_photo" not in res
+    assert f"against {against['model']}, photo by photo ({res['n_images']} photos" in r.stdout
+
+
+def test_eval_against_a_missing_model_fails_in_one_line(trained_model, tmp_path, subprocess_env):
+    args = ["eval", "--data", trained_model.folder.root, "--model", trained_model.path]
+    r = divcolor([*args, "--against", tmp_path / "none.pt", "--device", "cpu"], subprocess_env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_train_into_an_existing_model_fails_with_exit_2(trained_model, subprocess_env):
