@@ -588,6 +588,8 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    if args.against and (args.methods or args.figure or args.hints):
+        return _fail("--against compares two models' own metrics: not with --methods, --figure or --hints")
     if args.methods or args.figure:
         return _cmd_compare(args)
     if args.hints:

@@ -146,6 +146,9 @@ def test_eval_against_a_missing_model_fails_in_one_line(trained_model, tmp_path,
     args = ["eval", "--data", trained_model.folder.root, "--model", trained_model.path]
     r = divcolor([*args, "--against", tmp_path / "none.pt", "--device", "cpu"], subprocess_env)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # with the method comparison or the hint study it would be ignored: refused instead
+    r = divcolor([*args, "--against", trained_model.path, "--hints", "1"], subprocess_env)
+    assert r.returncode == 2 and "--against" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_train_into_an_existing_model_fails_with_exit_2(trained_model, subprocess_env):
