@@ -107,7 +107,7 @@ def paired_difference(ours: dict, theirs: dict) -> dict:
     """Two evaluations' "per_photo" records -> for each PAIRED_METRICS key, over the photos
     both scored: the mean of (ours - theirs), its standard error, and theirs alone. Two
     models err on many of the same photos, so this tells a real difference from the spread
-    of the photos far more finely than the two means do (docs/method.md, section 9)."""
+    of the photos far more finely than the two means do (docs/method.md, sections 7 and 9)."""
     where = {f: i for i, f in enumerate(theirs["files"])}
     pairs = [(i, where[f]) for i, f in enumerate(ours["files"]) if f in where]
     if len(pairs) < 2:
