@@ -88,7 +88,7 @@ def evaluate(
             }
             for key, v in rows.items():
                 sums[key] = sums.get(key, 0.0) + v.sum().item()
-            for key in photos:
+            for key in photos if per_photo else ():
                 photos[key] += rows[key].tolist()
             n += B
             yield (n, len(idx))

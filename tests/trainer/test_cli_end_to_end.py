@@ -140,6 +140,12 @@ def test_eval_against_a_second_model_scores_the_same_photos(trained_model, tmp_p
         assert against[key]["diff"] != 0 and against[key]["se"] > 0
     assert "per_photo" not in res
     assert f"against {against['model']}, photo by photo ({res['n_images']} photos" in r.stdout
+    # Against itself every photo meets its own score: any photo paired with another's would
+    # leave a difference (the means above match whatever the pairing).
+    r = divcolor([*args[:-1], trained_model.path, "--json", out, "--device", "cpu"], subprocess_env)
+    assert r.returncode == 0, r.stderr
+    itself = json.loads(out.read_text())["against"]
+    assert all(itself[key]["diff"] == 0 and itself[key]["se"] == 0 for key in ("eob", "top1_mae"))
 
 
 def test_eval_against_a_missing_model_fails_in_one_line(trained_model, tmp_path, subprocess_env):
