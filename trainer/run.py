@@ -376,10 +376,10 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: PhotoFolder, sd: StageData
         host=platform.node(),
         torch=str(torch.__version__),
         method=cfg.method,
-        lr=cfg.lr,
         processes=sd.ranks.world,
         precision=cfg.precision,
     )  # fmt: skip
+    meta.setdefault("lr", cfg.lr)  # a run that trains a role records its own (_train_role)
     meta.setdefault("history", {})
     meta.setdefault("wall_s", {})
     if not meta.get("progress", {}).get("mdn"):
@@ -470,6 +470,7 @@ def _train_role(
     )  # fmt: skip
     # How its last epochs were trained, for the model card and for a plain --resume; recorded
     # by a run that trains the role (a refit or another stage leaves a trained MDN's alone).
+    meta["lr"] = cfg.lr
     if role == "features":
         meta.update(features_loss=cfg.features_loss, shift=cfg.shift)
     if role == "mdn":

@@ -128,11 +128,14 @@ def test_ranking_refits_only_the_weights_once(trained_model, tmp_path, monkeypat
         assert not [r for r in records if isinstance(r, Progress)]
         assert torch.equal(load_model(out).nets["mdn"].fc[-1].weight, w1)
 
-    # A new chroma floor ranks again, once; a plain resume then keeps it.
-    records, _ = run_to_end(run_training(dataclasses.replace(cfg, chroma_floor=0.5)))
+    # A new chroma floor ranks again, once; a plain resume then keeps it. Ranking trains no
+    # epoch, so the learning rate the card shows stays the one the MDN last trained at.
+    lr_before = load_model(out).meta["lr"]
+    records, _ = run_to_end(run_training(dataclasses.replace(cfg, chroma_floor=0.5, lr=lr_before * 7)))
     assert {r.stage for r in records if isinstance(r, Progress)} == {STAGE}
     again = load_model(out).meta
     assert again["chroma_floor"] == again["ranking_fit"]["chroma_floor"] == 0.5
+    assert again["lr"] == lr_before
     assert "chroma floor 0.5" in model_card_text(again, "ranked")
     records, _ = run_to_end(run_training(plan_run(dataclasses.replace(cfg, ranking=None))[0]))
     assert not [r for r in records if isinstance(r, Progress)]
