@@ -14,6 +14,10 @@ from divcolor_gui.core.vocabulary import CAST_WEIGHT, CHROMA_FLOOR, DEFAULT_PRES
 
 from .data import VAL_FRACTION
 
+# Epochs per stage of a run given none; a resumed run given none goes on to the epochs its
+# file's run was started with ("planned_epochs", recorded by trainer.run).
+DEFAULT_EPOCHS = {"features": 8, "vae": 10, "mdn": 10}
+
 # What a TrainConfig's None means for each of these, when no model file decides it: a new run
 # trains this way; a resumed one goes on as its file was trained (policy.settings_for_resume).
 NOT_GIVEN = {
@@ -39,7 +43,7 @@ class TrainConfig:
     vae_from: Path | None = None  # reuse this model's VAE (frozen) and its colour statistics
     mdn_from: Path | None = None  # start the MDN from this model's (after its VAE was fine-tuned)
     vae_linear_path: bool = False  # a new VAE gets the linear path, started as a PCA (vae.init_linear_path)
-    epochs: dict[str, int] = field(default_factory=lambda: {"features": 8, "vae": 10, "mdn": 10})
+    epochs: dict[str, int] | None = None  # per stage; None: a resumed model's plan, else DEFAULT_EPOCHS
     batch_size: int = 64
     device: str = "auto"
     resume: bool = False

@@ -5,8 +5,9 @@ Plain functions, no Qt and no training, shared by the Trainer tab (through
 
 - Resuming (`settings_for_resume`): a model continues as it was started. Its preset, method,
   L_hist weighting, loss weights, photos folder and feature network come from the file; the
-  epochs, batch size, device and learning rate from the caller (a smaller batch after running
-  out of GPU memory is a reason to resume).
+  batch size, device and learning rate from the caller (a smaller batch after running out of
+  GPU memory is a reason to resume), and the epochs too, or where the caller gives none, the
+  epochs the file's last run was started with: a run cut short goes on to where it was headed.
 - Reusing a base model's feature network (`base_model_info`, `preset_for_base`,
   `check_feature_reuse`): the MDN reads the base model's features, so the run takes the base
   model's preset, and a base whose features do not fit the chosen preset's MDN is refused.
@@ -23,6 +24,7 @@ from divcolor_gui.core.checkpoint import ModelFileError, read_model_dict
 from divcolor_gui.core.losses import LossWeights
 from divcolor_gui.core.nets.colornet import COLORNET_PRESETS, ColorNetConfig
 from divcolor_gui.core.nets.mdn import MDN_PRESETS
+from divcolor_gui.core.vocabulary import STAGE_ORDER
 
 from .config import NOT_GIVEN, TrainConfig, TrainingError
 from .data import trained_on
@@ -116,6 +118,10 @@ def settings_for_resume(cfg: TrainConfig, meta: dict) -> tuple[TrainConfig, list
         changes["features_from"] = None
         if "features" not in cfg.stages:
             changes["stages"] = ("features", *cfg.stages)
+    if cfg.epochs is None and isinstance(meta.get("planned_epochs"), dict):
+        changes["epochs"] = {s: int(n) for s, n in meta["planned_epochs"].items()}
+        said = ",".join(str(changes["epochs"].get(s, 0)) for s in STAGE_ORDER)
+        notes.append(f"epochs: {said} (as the model's last run was started)")
     # The losses go on as they were unless the caller names one (switching is allowed: a
     # model may go on from the paper's loss to a decoded one).
     for key, default in NOT_GIVEN.items():

@@ -50,7 +50,7 @@ from divcolor_gui.core.vocabulary import (
     STAGE_ORDER,
 )
 
-from .config import NOT_GIVEN, TrainConfig, TrainingError
+from .config import DEFAULT_EPOCHS, NOT_GIVEN, TrainConfig, TrainingError
 from .data import PhotoFolder, folder_name, scan_folder, stream_folder, summarize_skips
 from .distributed import SINGLE, Ranks, broadcast, step_forward
 from .imagenet import ImageNetWeightsError, load_imagenet_weights
@@ -73,6 +73,8 @@ def run_training(cfg: TrainConfig, ranks: Ranks = SINGLE):
     cfg = dataclasses.replace(
         cfg, **{k: default for k, default in NOT_GIVEN.items() if getattr(cfg, k) is None}
     )
+    if cfg.epochs is None:
+        cfg = dataclasses.replace(cfg, epochs=dict(DEFAULT_EPOCHS))
     method = _check_names(cfg)
     out = Path(cfg.out)
     if not ranks.is_main:
@@ -376,6 +378,7 @@ def _record_setup(meta: dict, cfg: TrainConfig, data: PhotoFolder, sd: StageData
         host=platform.node(),
         torch=str(torch.__version__),
         method=cfg.method,
+        planned_epochs=dict(cfg.epochs),  # what a plain --resume goes on to (policy.settings_for_resume)
         processes=sd.ranks.world,
         precision=cfg.precision,
     )  # fmt: skip

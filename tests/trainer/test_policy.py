@@ -121,3 +121,14 @@ def test_resume_keeps_the_losses_unless_one_is_given(tmp_path):
     # 0 is a weight, not "not given".
     zero, _ = settings_for_resume(cfg, {**meta, "cast_weight": 0.0})
     assert zero.cast_weight == 0.0
+
+
+def test_resume_without_epochs_takes_the_files_plan_and_says_so(tmp_path):
+    meta = {"planned_epochs": {"features": 0, "vae": 0, "mdn": 16}, "progress": {"mdn": 5}}
+    resumed, notes = settings_for_resume(config(tmp_path), meta)
+    assert resumed.epochs == {"features": 0, "vae": 0, "mdn": 16}
+    assert notes == ["epochs: 0,0,16 (as the model's last run was started)"]
+    given, notes = settings_for_resume(config(tmp_path, epochs={"features": 0, "vae": 0, "mdn": 2}), meta)
+    assert given.epochs == {"features": 0, "vae": 0, "mdn": 2} and notes == []
+    # A file from before the plan was recorded: the run's defaults (trainer.run) apply.
+    assert settings_for_resume(config(tmp_path), {"progress": {"mdn": 5}})[0].epochs is None

@@ -172,6 +172,37 @@ def test_cancel_mid_epoch_then_resume(photo_folder, divcolor_home, tmp_path, mon
     assert {float(st["step"]) for st in side["optimizer"]["state"].values()} == {2.0 * steps}
 
 
+def test_a_plain_resume_goes_on_to_the_epochs_its_run_was_started_with(
+    photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end
+):
+    """`divcolor train --resume` without --epochs after a cut-short run trains to the epochs
+    that run asked for, not to the defaults; a finished model so resumed trains nothing."""
+    monkeypatch.setenv("DIVCOLOR_HOME", str(divcolor_home))
+    out = tmp_path / "planned.pt"
+    asked = {"features": 1, "vae": 3, "mdn": 1}
+    gen = run_training(_cfg(photo_folder, out, epochs=asked))
+    for rec in gen:
+        if isinstance(rec, Progress) and rec.stage == "vae" and rec.kind == "epoch" and rec.epoch == 1:
+            break
+    gen.close()
+    assert load_model(out).meta["progress"] == {"features": 1, "vae": 1}
+
+    planned, notes = plan_run(_cfg(photo_folder, out, resume=True, epochs=None))
+    assert planned.epochs == asked and "epochs: 1,3,1 (as the model's last run was started)" in notes
+    records, _ = run_to_end(run_training(planned))
+    done = [(r.stage, r.epoch) for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert done == [("vae", 2), ("vae", 3), ("mdn", 1)]
+    assert load_model(out).meta["progress"] == asked
+    records, _ = run_to_end(run_training(plan_run(_cfg(photo_folder, out, resume=True, epochs=None))[0]))
+    assert not [r for r in records if isinstance(r, Progress)]
+    # Epochs given on resuming are what the run trains to, and become the plan.
+    longer = {**asked, "mdn": 2}
+    records, _ = run_to_end(run_training(plan_run(_cfg(photo_folder, out, resume=True, epochs=longer))[0]))
+    done = [(r.stage, r.epoch) for r in records if isinstance(r, Progress) and r.kind == "epoch"]
+    assert done == [("mdn", 2)]
+    assert load_model(out).meta["planned_epochs"] == longer
+
+
 def test_resume_longer_with_a_rate_per_stage(photo_folder, divcolor_home, tmp_path, monkeypatch, run_to_end):
     """Fine-tuning a finished model: one more VAE epoch at its own (lower) rate; the MDN
     starts over on the moved VAE at its rate. Each epoch runs at the cosine schedule of

@@ -204,6 +204,7 @@ class TrainerSettingsPanel(QWidget):
             return
         # Imported here, not at the top: they import torch, which loads after the window shows.
         from divcolor_gui.core.losses import LossWeights
+        from trainer.config import DEFAULT_EPOCHS
         from trainer.run import TrainConfig
 
         defaults = TrainConfig(data=Path(), out=Path())
@@ -211,7 +212,7 @@ class TrainerSettingsPanel(QWidget):
         for spin in spins:  # defaults, not changes
             spin.blockSignals(True)
         for stage, spin in self.epoch_spins.items():
-            spin.setValue(defaults.epochs[stage])
+            spin.setValue(DEFAULT_EPOCHS[stage])
         self.batch_spin.setValue(defaults.batch_size)
         self.lr_spin.setValue(defaults.lr)
         for spin in spins:
