@@ -17,6 +17,7 @@ from pathlib import Path
 from divcolor_gui.core.vocabulary import (
     CAST_WEIGHT,
     CHROMA_FLOOR,
+    DEFAULT_EPOCHS,
     DEFAULT_PRESET,
     DEVICE_CHOICES,
     FEATURE_LOSSES,
@@ -137,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--mdn-from", help="start the MDN from this model's instead of afresh, on a --vae "
                    "fine-tuned from that model's (a name or a .pt file)")  # fmt: skip
     t.add_argument("--epochs", type=_per_stage(_whole(0, 100_000), "number of epochs"),
-                   help="N for every stage, or F,V,M per stage (default: 8,10,10; with --resume, the epochs the model's last run was started with)")  # fmt: skip
+                   help="N for every stage, or F,V,M per stage (default: "
+                   f"{','.join(str(DEFAULT_EPOCHS[s]) for s in STAGE_ORDER)}; with --resume, the epochs "
+                   "the model's last run was started with)")  # fmt: skip
     t.add_argument("--batch-size", type=_whole(1, 65_536),
                    help="the global batch, shared by all processes under torchrun (default: 64)")  # fmt: skip
     t.add_argument("--precision", choices=PRECISIONS,

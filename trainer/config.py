@@ -14,10 +14,6 @@ from divcolor_gui.core.vocabulary import CAST_WEIGHT, CHROMA_FLOOR, DEFAULT_PRES
 
 from .data import VAL_FRACTION
 
-# Epochs per stage of a run given none; a resumed run given none goes on to the epochs its
-# file's run was started with ("planned_epochs", recorded by trainer.run).
-DEFAULT_EPOCHS = {"features": 8, "vae": 10, "mdn": 10}
-
 # What a TrainConfig's None means for each of these, when no model file decides it: a new run
 # trains this way; a resumed one goes on as its file was trained (policy.settings_for_resume).
 NOT_GIVEN = {

@@ -40,6 +40,7 @@ from divcolor_gui.core.output_paths import OutputPathError, check_output_file, t
 from divcolor_gui.core.resources import resume_path
 from divcolor_gui.core.stats import DatasetStats, StatsAccumulator
 from divcolor_gui.core.vocabulary import (
+    DEFAULT_EPOCHS,
     FEATURE_LOSSES,
     FEATURE_PRESETS,
     MAX_SHIFT,
@@ -50,7 +51,7 @@ from divcolor_gui.core.vocabulary import (
     STAGE_ORDER,
 )
 
-from .config import DEFAULT_EPOCHS, NOT_GIVEN, TrainConfig, TrainingError
+from .config import NOT_GIVEN, TrainConfig, TrainingError
 from .data import PhotoFolder, folder_name, scan_folder, stream_folder, summarize_skips
 from .distributed import SINGLE, Ranks, broadcast, step_forward
 from .imagenet import ImageNetWeightsError, load_imagenet_weights

@@ -13,6 +13,9 @@ from __future__ import annotations
 # The method's three networks, in the order they are trained.
 STAGE_ORDER = ("features", "vae", "mdn")
 STAGE_TITLES = {"features": "Feature network", "vae": "VAE", "mdn": "MDN"}
+# Epochs per stage of a run given none; a resumed run given none goes on to the epochs its
+# file's last run was started with ("planned_epochs", trainer.policy.settings_for_resume).
+DEFAULT_EPOCHS = {"features": 8, "vae": 10, "mdn": 10}
 
 # Network sizes: `tiny` for tests, `compact` for a CPU (the bundled models), `paper` for a GPU.
 PRESETS = ("tiny", "compact", "paper")

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from divcolor_gui.core.model_files import name_problem
 from divcolor_gui.core.resources import DEFAULT_MODEL, available_models, bundled_models_dir
 from divcolor_gui.core.vocabulary import (
+    DEFAULT_EPOCHS,
     DEFAULT_PRESET,
     MAX_SHIFT,
     MDN_LOSSES,
@@ -204,7 +205,6 @@ class TrainerSettingsPanel(QWidget):
             return
         # Imported here, not at the top: they import torch, which loads after the window shows.
         from divcolor_gui.core.losses import LossWeights
-        from trainer.config import DEFAULT_EPOCHS
         from trainer.run import TrainConfig
 
         defaults = TrainConfig(data=Path(), out=Path())
